@@ -1,0 +1,168 @@
+"""Tests for unet.py: StableMoFusion's parameter count, zero init, padding, text masks, CFG, features.
+
+Run: python -m pytest tests/test_unet.py -q
+"""
+import math
+
+import pytest
+import torch
+
+import unet
+
+# 64 channels = 8 per GroupNorm group. With only 2 per group the per-frame norm (StableMoFusion quirk) turns the
+# 1e-6 noise of batch-size-dependent conv kernels into O(1) differences and the equalities below stop holding.
+TINY = dict(base_dim=64, dim_mults=(1, 1, 1, 1), time_dim=32, text_latent_dim=32, text_layers=1, num_heads=8)
+
+
+def make(zero_init=False, attention="linear", seed=0, **kw):
+    torch.manual_seed(seed)
+    return unet.CondUnet1D(263, 48, **dict(TINY, zero_init=zero_init, attention=attention, **kw)).eval()
+
+
+def inputs(B=3, T=37, L=9, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, T, 263, generator=g)
+    t = torch.randint(0, 1000, (B,), generator=g)
+    text = torch.randn(B, L, 48, generator=g)
+    mask = torch.ones(B, L, dtype=torch.bool)
+    mask[0, 5:] = False
+    mask[1, 2:] = False
+    return x, t, text, mask
+
+
+def test_paper_parameter_count():
+    with torch.device("meta"):
+        model = unet.CondUnet1D(263, 512, **unet.PRESETS["paper"])
+    counts = model.parameter_counts()
+    assert counts["unet"] == 293_654_279          # StableMoFusion CondUnet1D (SPEC 3.1)
+    assert counts["text_adapter"] == 5_392_128    # Linear 512->256 + 4 post-norm layers (ff 2048) + LayerNorm
+
+
+def test_zero_init_output_is_exactly_zero():
+    torch.manual_seed(0)
+    model = unet.CondUnet1D(263, 384, **unet.PRESETS["cpu"]).eval()
+    x = torch.randn(2, 37, 263)
+    out = model(x, torch.tensor([3, 900]), torch.randn(2, 7, 384))
+    assert torch.equal(out, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("T", [1, 37, 196])
+def test_output_shape_odd_lengths(T):
+    model = make()
+    x, t, text, mask = inputs(B=2, T=T)
+    out = model(x, t, text[:2], mask[:2])
+    assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().sum() > 0
+
+
+def test_return_features_shapes():
+    torch.manual_seed(0)
+    model = unet.CondUnet1D(263, 384, **unet.PRESETS["cpu"]).eval()
+    x = torch.randn(2, 196, 263)
+    out, feats = model(x, torch.tensor([1, 2]), torch.randn(2, 5, 384), return_features=True)
+    assert out.shape == x.shape
+    assert [tuple(f.shape) for f in feats] == [(2, 64, 208), (2, 64, 104), (2, 64, 52), (2, 64, 26)]
+
+
+@pytest.mark.parametrize("attention", ["linear", "softmax"])
+def test_masked_text_tokens_do_not_matter(attention):
+    model = make(attention=attention)
+    x, t, text, mask = inputs()
+    out = model(x, t, text, mask)
+    noisy = torch.where(mask[..., None], text, 100 * torch.randn_like(text))
+    assert torch.allclose(model(x, t, noisy, mask), out, atol=1e-6)
+    # ...while a real token does
+    real = text.clone()
+    real[0, 0] += 1.0
+    assert not torch.allclose(model(x, t, real, mask)[0], out[0], atol=1e-4)
+    # all-True mask == no mask (StableMoFusion)
+    assert torch.allclose(model(x, t, text), model(x, t, text, torch.ones_like(mask)), atol=0)
+
+
+def test_linear_attention_matches_stablemofusion_formula():
+    torch.manual_seed(0)
+    layer = unet.ResidualCrossAttentionLayer(64, 32, num_heads=8, attention="linear").eval()
+    x, text = torch.randn(2, 11, 64), torch.randn(2, 5, 32)
+    # StableMoFusion / MotionDiffuse LinearCrossAttention, written out
+    B, T, C, H = 2, 11, 64, 8
+    q = torch.softmax(layer.query(layer.norm(x)).view(B, T, H, -1), dim=-1)
+    k = torch.softmax(layer.key(layer.text_norm(text)).view(B, 5, H, -1), dim=1)
+    v = layer.value(layer.text_norm(text)).view(B, 5, H, -1)
+    ref = x + torch.einsum("bnhd,bhdl->bnhl", q, torch.einsum("bnhd,bnhl->bhdl", k, v)).reshape(B, T, C)
+    out = layer.attend(x, text, torch.ones(2, 5, dtype=torch.bool))
+    assert torch.allclose(out, ref, atol=1e-6)
+    # softmax variant against torch's scaled_dot_product_attention
+    layer.attention = "softmax"
+    qs = layer.query(layer.norm(x)).view(B, T, H, -1).transpose(1, 2)
+    ks = layer.key(layer.text_norm(text)).view(B, 5, H, -1).transpose(1, 2)
+    vs = layer.value(layer.text_norm(text)).view(B, 5, H, -1).transpose(1, 2)
+    ref = x + torch.nn.functional.scaled_dot_product_attention(qs, ks, vs).transpose(1, 2).reshape(B, T, C)
+    assert torch.allclose(layer.attend(x, text, torch.ones(2, 5, dtype=torch.bool)), ref, atol=1e-5)
+
+
+def test_force_uncond_ignores_text():
+    model = make()
+    x, t, text, mask = inputs()
+    a = model(x, t, text, mask, force_uncond=True)
+    b = model(x, t, torch.randn_like(text), mask, force_uncond=True)
+    assert torch.equal(a, b) and torch.equal(a, model(x, t, None))
+    cond = model(x, t, text, mask)
+    assert not torch.allclose(a, cond, atol=1e-4)
+    # per-row flag: row 1 unconditional, rows 0 and 2 conditional
+    mixed = model(x, t, text, mask, force_uncond=torch.tensor([False, True, False]))
+    assert torch.allclose(mixed[1], a[1], atol=1e-5)
+    assert torch.allclose(mixed[[0, 2]], cond[[0, 2]], atol=1e-5)
+
+
+def test_forward_with_cfg_matches_manual():
+    model = make()
+    x, t, text, mask = inputs()
+    cond = model(x, t, text, mask)
+    uncond = model(x, t, text, mask, force_uncond=True)
+    guided = model.forward_with_cfg(x, t, text, mask, guidance=2.5)
+    assert torch.allclose(guided, uncond + 2.5 * (cond - uncond), atol=1e-4)
+    assert torch.allclose(model.forward_with_cfg(x, t, text, mask, guidance=1.0), cond, atol=1e-4)
+
+
+def test_condition_dropout_rate():
+    model = make()
+    assert model.cond_indices(1000).numel() == 1000          # eval: all conditional
+    model.train()
+    torch.manual_seed(0)
+    kept = model.cond_indices(20000).numel()
+    assert abs(1 - kept / 20000 - 0.1) < 0.01                 # cond_mask_prob 0.1
+    # a dropped row gets exactly the unconditional output (dropout off to compare)
+    model = make(dropout=0.0).train()
+    x, t, text, mask = inputs(B=64, T=16)
+    torch.manual_seed(5)
+    out = model(x, t, text, mask)
+    torch.manual_seed(5)
+    dropped = torch.ones(64, dtype=torch.bool)
+    dropped[model.cond_indices(64)] = False
+    assert 0 < dropped.sum() < 64
+    uncond = model(x, t, text, mask, force_uncond=True)
+    assert torch.allclose(out[dropped], uncond[dropped], atol=1e-5)
+
+
+def test_gradients_reach_text_adapter_and_timestep_mlp():
+    model = make(dropout=0.0).train()
+    x, t, text, mask = inputs()
+    model(x, t, text, mask).square().mean().backward()
+    for name in ("text_adapter.proj.weight", "time_mlp.0.weight", "downs.0.0.res.block1.conv.weight"):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_bad_inputs_raise():
+    model = make()
+    x, t, text, mask = inputs()
+    with pytest.raises(TypeError, match="integer"):
+        model(x, t.float(), text, mask)
+    with pytest.raises(ValueError, match="input_dim=263"):
+        model(x[..., :100], t, text, mask)
+
+
+def test_timestep_table_values():
+    table = unet.sinusoidal_table(1000, 8)
+    t, i = 7, 1
+    assert math.isclose(table[t, 2 * i].item(), math.sin(t * 10000 ** (-2 * i / 8)), abs_tol=1e-6)
+    assert math.isclose(table[t, 2 * i + 1].item(), math.cos(t * 10000 ** (-2 * i / 8)), abs_tol=1e-6)

@@ -1,0 +1,296 @@
+"""Train the text-conditioned motion diffusion U-Net (the StableMoFusion baseline that LUMA and ATM build on).
+
+    python train.py                                  # embedded dataset, CPU-sized, ~10 min on 2 cores
+    python train.py --dataset=humanml3d              # paper settings (StableMoFusion / LUMA Sec. 4.1), for a GPU
+    python train.py --dataset=kit --data_root=/data/KIT-ML
+    python train.py --steps=20 --base_dim=32 --log_every=5   # any field of TrainConfig as --key=value
+    python train.py --resume                         # continue <out_dir>/ckpt.pt after a crash or kill
+    torchrun --nproc_per_node=2 train.py --steps=10  # DistributedDataParallel (gloo on CPU, nccl on GPU)
+
+The loop is written out below: sample a batch, encode its captions (frozen text encoder, features cached once per
+caption), draw t ~ U{0..T-1}, noise x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for
+classifier-free guidance), masked MSE against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping,
+EMA. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, normalisation
+statistics) is written atomically; `sample.py` and `evaluate.py` rebuild everything from it.
+"""
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler
+
+from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
+from diffusion import GaussianDiffusion
+from moclip import TextEncoder, TextFeatureCache
+from unet import CondUnet1D
+
+
+@dataclass
+class TrainConfig:
+    # data
+    dataset: str = "synthetic"        # synthetic (embedded, built on first use) | humanml3d | kit
+    data_root: str = ""               # '' -> the dataset's default root (./dataset/Synthetic, ./dataset/HumanML3D, ./dataset/KIT-ML)
+    feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion, SPEC 1.6)
+    num_motions: int = 1500           # embedded dataset only: base motions generated (+ mirrored copies)
+    # text encoder (frozen; features computed once per caption and cached)
+    text_encoder: str = ""            # '' -> packaged all-MiniLM-L6-v2 (offline); paper: openai/clip-vit-base-patch32
+    text_max_length: int = 77         # tokens
+    cache_dir: str = "cache"          # text-feature caches live here
+    # U-Net (SPEC 3.3); the defaults are the CPU size, the presets below set the paper size
+    base_dim: int = 64                # channels of the first level = base_dim * dim_mults[0]
+    dim_mults: tuple = (1, 2, 2, 2)   # channel multipliers of the 4 levels
+    time_dim: int = 128               # timestep embedding width
+    text_latent_dim: int = 128        # width of the text adapter fed to cross-attention
+    text_layers: int = 2              # transformer layers of the text adapter
+    num_heads: int = 8                # cross-attention heads
+    attention: str = "linear"         # linear (StableMoFusion's efficient attention) | softmax
+    dropout: float = 0.1              # res blocks, cross-attention, text adapter
+    # diffusion (SPEC 3.4)
+    num_timesteps: int = 1000         # T, linear betas 1e-4..0.02
+    cond_mask_prob: float = 0.1       # condition dropout for classifier-free guidance
+    # optimisation
+    steps: int = 3000                 # optimiser steps
+    batch_size: int = 32              # per process
+    lr: float = 4e-4                  # AdamW learning rate
+    weight_decay: float = 0.01        # AdamW weight decay
+    lr_decay: float = 0.9             # lr multiplied by this ...
+    lr_decay_every: int = 500         # ... every this many steps
+    grad_clip: float = 1.0            # global gradient-norm clip
+    ema_decay: float = 0.995          # EMA decay per EMA update
+    ema_every: int = 1                # steps between EMA updates
+    # sampling defaults stored in the checkpoint (sample.py / evaluate.py use them unless overridden)
+    sampler: str = "sde-dpm++2m-karras"  # sde-dpm++2m-karras (StableMoFusion) | dpm++2m | ddpm
+    sample_steps: int = 10            # solver steps
+    guidance: float = 2.5             # classifier-free guidance scale
+    # run
+    out_dir: str = ""                 # '' -> out/<dataset>
+    device: str = "auto"              # auto -> cuda, then mps, then cpu
+    seed: int = 0                     # seeds python, numpy and torch
+    num_workers: int = 0              # DataLoader workers
+    log_every: int = 100              # steps between log lines
+    save_every: int = 500             # steps between checkpoints
+    resume: bool = False              # continue from <out_dir>/ckpt.pt if it exists
+
+
+# Paper configuration: StableMoFusion defaults (SPEC 3.1), also LUMA's baseline (Sec. 4.1: AdamW 2e-4, batch 64,
+# 50k steps, condition mask 0.1). EMA every 32 steps with decay 0.993173 is StableMoFusion's AveragedModel setting.
+PAPER = dict(base_dim=512, dim_mults=(2, 2, 2, 2), time_dim=512, text_latent_dim=256, text_layers=4,
+             text_encoder="openai/clip-vit-base-patch32", steps=50_000, batch_size=64, lr=2e-4, lr_decay_every=5_000,
+             ema_decay=0.993173, ema_every=32, log_every=100, save_every=2_500, num_workers=4)
+PRESETS = {"synthetic": {}, "humanml3d": dict(PAPER, dataset="humanml3d"), "kit": dict(PAPER, dataset="kit")}
+
+
+def parse_config(argv: list[str]) -> TrainConfig:
+    """`--key=value` / `--key value` / `--flag` overrides on top of the preset chosen by --dataset.
+
+    Raises SystemExit naming the key for unknown keys or values that do not parse as the field's type."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    overrides, i = {}, 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            sys.exit(f"train.py: unexpected argument {arg!r}; use --key=value")
+        key, eq, value = arg[2:].partition("=")
+        if key not in fields:
+            sys.exit(f"train.py: unknown option --{key}; valid: {', '.join(fields)}")
+        if not eq:
+            if fields[key].type is bool or fields[key].type == "bool":
+                value = "true"
+            elif i + 1 < len(argv):
+                i, value = i + 1, argv[i + 1]
+            else:
+                sys.exit(f"train.py: --{key} needs a value")
+        overrides[key], i = value, i + 1
+    dataset = overrides.get("dataset", "synthetic")
+    if dataset not in PRESETS:
+        sys.exit(f"train.py: --dataset must be one of {list(PRESETS)}, got {dataset!r}")
+    cfg = TrainConfig(**PRESETS[dataset])
+    for key, value in overrides.items():
+        default = getattr(cfg, key)
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1")
+            elif isinstance(default, tuple):
+                value = tuple(int(v) for v in value.strip("()").split(",") if v.strip())
+            else:
+                value = type(default)(value)
+        except ValueError:
+            sys.exit(f"train.py: --{key}={value!r} is not a valid {type(default).__name__}")
+        setattr(cfg, key, value)
+    return cfg
+
+
+def model_args(cfg: TrainConfig, input_dim: int, text_dim: int) -> dict:
+    """Constructor arguments of CondUnet1D, stored in the checkpoint so sample.py rebuilds the model without flags."""
+    return dict(input_dim=input_dim, text_dim=text_dim, base_dim=cfg.base_dim, dim_mults=tuple(cfg.dim_mults),
+                time_dim=cfg.time_dim, text_latent_dim=cfg.text_latent_dim, text_layers=cfg.text_layers,
+                num_heads=cfg.num_heads, attention=cfg.attention, dropout=cfg.dropout,
+                cond_mask_prob=cfg.cond_mask_prob)
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a killed save leaves the previous checkpoint intact (temp file, then rename)."""
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> None:
+    cfg = parse_config(argv)
+    # ----------------------------------------------------------------------------------------------- setup
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if ddp:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
+            torch.cuda.set_device(local_rank)
+            device = torch.device("cuda", local_rank)
+        else:
+            device = torch.device("cpu")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    else:
+        device = pick_device(cfg.device)
+    master = rank == 0
+    random.seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    torch.manual_seed(cfg.seed + rank)
+    info = DATASETS[cfg.dataset]
+    root = Path(cfg.data_root or info.default_root)
+    out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}")
+    if master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if cfg.dataset == "synthetic" and master:
+        from synthetic import ensure_dataset  # only the embedded dataset is generated
+        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)
+    if ddp:
+        dist.barrier()
+
+    # ------------------------------------------------------------------------------------------------ data
+    mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
+    train_set = Text2MotionDataset(root, "train", info, mean, std, seed=cfg.seed + rank)
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.seed) if ddp else None
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.num_workers, collate_fn=collate_fn, drop_last=len(train_set) >= cfg.batch_size,
+                        pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0)
+
+    # Frozen text features: one forward of the text encoder per unique caption, saved to disk and reused.
+    encoder = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length)
+    cache_path = TextFeatureCache.default_path(cfg.cache_dir, encoder)
+    if master:
+        cache = TextFeatureCache.load(cache_path, encoder) if cache_path.exists() else TextFeatureCache(encoder)
+        if cache.add(train_set.captions()):
+            cache.save(cache_path)
+    if ddp:
+        dist.barrier()
+        if not master:
+            cache = TextFeatureCache.load(cache_path, encoder)
+
+    # ----------------------------------------------------------------------------------------------- model
+    margs = model_args(cfg, info.feat_dim, encoder.dim)
+    model = CondUnet1D(**margs).to(device)
+    ema = CondUnet1D(**margs).to(device).eval().requires_grad_(False)
+    ema.load_state_dict(model.state_dict())
+    diffusion = GaussianDiffusion(num_timesteps=cfg.num_timesteps).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, ckpt_path = 0, out_dir / "ckpt.pt"
+    if cfg.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)  # holds numpy rng state
+        if ckpt["model_args"] != margs:
+            sys.exit(f"train.py: {ckpt_path} was trained with {ckpt['model_args']}, config gives {margs}")
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+        random.setstate(ckpt["rng"]["python"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if master:
+            print(f"resumed from {ckpt_path} at step {step}")
+    elif cfg.resume and master:
+        print(f"--resume: no checkpoint at {ckpt_path}, starting from scratch")
+    net = DDP(model) if ddp else model
+    if master:
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"dataset {cfg.dataset} at {root}: {len(train_set)} training items, D={info.feat_dim}; "
+              f"text encoder {encoder.name} (C={encoder.dim}); U-Net {n_params / 1e6:.2f}M parameters; "
+              f"device {device}, {world} process(es), batch {cfg.batch_size} each")
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+            "config": asdict(cfg), "model_args": margs, "step": step, "mean": mean, "std": std,
+            "text_encoder": cfg.text_encoder, "data_root": str(root),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}})
+
+    # -------------------------------------------------------------------------------------- training loop
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    epoch, batches = step // max(len(loader), 1), None
+    t_log, loss_sum, n_sum = time.time(), 0.0, 0
+    while step < cfg.steps:
+        if batches is None:
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            batches = iter(loader)
+        batch = next(batches, None)
+        if batch is None:
+            epoch, batches = epoch + 1, None
+            continue
+        x0 = batch["motion"].to(device, non_blocking=True)                       # (B, T, D)
+        mask = batch["mask"].to(device, non_blocking=True)                       # (B, T)
+        text, text_mask = cache.get(batch["caption"])                            # (B, L, C), (B, L)
+        text, text_mask = text.to(device), text_mask.to(device)
+        lr = cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_every)              # StepLR, stateless so resume is exact
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast:
+            loss, _ = diffusion.loss(lambda x_t, t: net(x_t, t, text, text_mask), x0, mask)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        if step % cfg.ema_every == 0:
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1.0 - cfg.ema_decay)
+                for b_ema, b in zip(ema.buffers(), model.buffers()):
+                    b_ema.copy_(b)
+        loss_sum, n_sum = loss_sum + loss.item(), n_sum + 1
+        if master and (step % cfg.log_every == 0 or step == cfg.steps):
+            dt = (time.time() - t_log) / n_sum
+            print(f"step {step:>6}/{cfg.steps} | loss {loss_sum / n_sum:.4f} | lr {lr:.2e} | "
+                  f"{dt * 1000:.1f} ms/step | {cfg.batch_size * world / dt:.1f} samples/s", flush=True)
+            t_log, loss_sum, n_sum = time.time(), 0.0, 0
+        if master and (step % cfg.save_every == 0 or step == cfg.steps):
+            checkpoint()
+    if master:
+        print(f"done: {ckpt_path}")
+    if ddp:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
