@@ -29,6 +29,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from motion import feature_slices
+
 LAYOUT = "<root>/{new_joint_vecs/, texts/, Mean.npy, Std.npy, train.txt, val.txt, test.txt}"
 SUBSEGMENT_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVW"  # Guo's 23 letters for sub-segment item names
 
@@ -58,16 +60,6 @@ DATASETS = {
     "kit": DatasetInfo("kit", "kit", "./dataset/KIT-ML", 251, 21, 12.5, 24),
     "synthetic": DatasetInfo("synthetic", "t2m", "./dataset/Synthetic", 263, 22, 20.0, 40),
 }
-
-
-def _feature_slices(joints_num: int) -> dict:
-    """Feature groups of the HumanML3D representation (SPEC 1.2); same as motion.feature_slices."""
-    ric_end = 4 + 3 * (joints_num - 1)
-    rot_end = ric_end + 6 * (joints_num - 1)
-    vel_end = rot_end + 3 * joints_num
-    return {"root_rot_vel": slice(0, 1), "root_lin_vel": slice(1, 3), "root_y": slice(3, 4),
-            "ric": slice(4, ric_end), "rot6d": slice(ric_end, rot_end), "local_vel": slice(rot_end, vel_end),
-            "foot_contact": slice(vel_end, vel_end + 4)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -242,7 +234,7 @@ def load_stats(root, info: DatasetInfo, feat_bias: float = 5.0) -> tuple[np.ndar
         raise ValueError(f"data.py: {root / 'Std.npy'} must be finite and > 0; bad dims {bad[:10].tolist()}")
     if feat_bias <= 0:
         raise ValueError(f"data.py: feat_bias must be > 0, got {feat_bias}")
-    groups = _feature_slices(info.joints_num)
+    groups = feature_slices(info.kind)
     for group in ("root_rot_vel", "root_lin_vel", "root_y", "foot_contact"):
         std[groups[group]] /= np.float32(feat_bias)
     return mean, std

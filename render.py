@@ -33,14 +33,16 @@ def _draw_pose(ax, joints: np.ndarray, frame: int, chains: list, radius: float, 
     """Draw one frame centred on the root's ground position. joints (T, J, 3), y up, metres."""
     pose = joints[frame]
     cx, cz = pose[0, 0], pose[0, 2]
-    half = radius / 2
-    grid = np.linspace(-half, half, 5)
-    for g in grid:  # a floor grid that moves with the figure, so translation is visible
-        ax.plot([g - cx % (radius / 4)] * 2, [-half, half], [0, 0], color="0.85", lw=0.8)
-        ax.plot([-half, half], [g - cz % (radius / 4)] * 2, [0, 0], color="0.85", lw=0.8)
+    half, spacing = radius / 2, radius / 4
+    for axis_offset, along in ((cx, "x"), (cz, "z")):  # a floor grid that slides under the figure as it travels
+        for g in np.arange(-half, half + 1e-6, spacing) - axis_offset % spacing:
+            if g < -half:
+                continue
+            xs, zs = ([g, g], [-half, half]) if along == "x" else ([-half, half], [g, g])
+            ax.plot(xs, zs, [0, 0], color="0.85", lw=0.8)
     if trajectory:
-        path = joints[: frame + 1, 0]
-        ax.plot(path[:, 0] - cx, path[:, 2] - cz, np.zeros(len(path)), color="#9467bd", lw=1.5)
+        path = np.clip(joints[: frame + 1, 0] - pose[0], -half, half)  # 3D axes do not clip lines themselves
+        ax.plot(path[:, 0], path[:, 2], np.zeros(len(path)), color="#9467bd", lw=1.5)
     for chain, color in zip(chains, CHAIN_COLORS):
         p = pose[chain]  # (len(chain), 3)
         ax.plot(p[:, 0] - cx, p[:, 2] - cz, p[:, 1], color=color, lw=3, marker="o", markersize=2)
@@ -63,7 +65,7 @@ def render_animation(joints: np.ndarray, path: str | Path, title: str = "", kind
     Returns the path written. Raises ValueError on a wrong shape."""
     skel = SKELETONS[kind]
     joints = _check(joints, kind)
-    radius = 4.0 if kind == "t2m" else skel.radius
+    radius = 3.0 if kind == "t2m" else skel.radius  # metres (KIT: mm)
     fps = fps or skel.fps
     use_ffmpeg = animation.FFMpegWriter.isAvailable()
     path = Path(path).with_suffix(".mp4" if use_ffmpeg else ".gif")
@@ -86,28 +88,28 @@ def render_animation(joints: np.ndarray, path: str | Path, title: str = "", kind
 
 def render_filmstrip(joints: np.ndarray, path: str | Path, title: str = "", kind: str = "t2m",
                      num_frames: int = 8) -> Path:
-    """Write a PNG with `num_frames` evenly spaced frames side by side, seen from the side (x-y plane, metres),
-    on one shared world axis so forward travel and jump height read directly. joints (T, J, 3). Returns path."""
+    """Write a PNG with `num_frames` evenly spaced frames side by side, seen from the side.
+
+    joints (T, J, 3), y up. The horizontal axis is the distance along the root's overall direction of travel; each
+    panel is centred on its own root (the panel title gives the distance travelled, so walking reads as growing
+    numbers and a jump as feet off the floor line). Returns the path written (.png)."""
     skel = SKELETONS[kind]
     joints = _check(joints, kind)
+    unit = 1.0 if kind == "t2m" else 1000.0  # KIT is in millimetres
     idx = np.linspace(0, len(joints) - 1, num_frames).round().astype(int)
-    fig, axes = plt.subplots(1, num_frames, figsize=(2 * num_frames, 3), sharey=True)
-    lo, hi = joints[..., [0, 2]].min(), joints[..., [0, 2]].max()
-    span = max(hi - lo, joints[..., 1].max()) / 2 + 0.3 * (1 if kind == "t2m" else 1000)
+    d = joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]]                                 # overall ground travel
+    d = d / np.linalg.norm(d) if np.linalg.norm(d) > 0.05 * unit else np.array([0.0, 1.0])
+    u = joints[..., [0, 2]] @ d                                                       # (T, J) along travel
+    u = u - u[0, 0]
+    fig, axes = plt.subplots(1, num_frames, figsize=(1.6 * num_frames, 3), sharey=True)
     for ax, f in zip(np.atleast_1d(axes), idx):
-        pose = joints[f]
-        # horizontal axis: distance travelled along the dominant ground direction
-        d = joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]]
-        d = d / (np.linalg.norm(d) + 1e-8) if np.linalg.norm(d) > 1e-3 else np.array([0.0, 1.0])
-        u = pose[:, [0, 2]] @ d  # (J,)
         for chain, color in zip(skel.kinematic_chain, CHAIN_COLORS):
-            ax.plot(u[chain], pose[chain, 1], color=color, lw=2, marker="o", markersize=2)
-        mid = (joints[..., [0, 2]] @ d).mean()
-        ax.set_xlim(mid - span, mid + span)
-        ax.set_ylim(-0.05 * span, 2 * span)
+            ax.plot(u[f, chain], joints[f, chain, 1], color=color, lw=2, marker="o", markersize=2)
+        ax.set_xlim(u[f, 0] - 0.9 * unit, u[f, 0] + 0.9 * unit)
+        ax.set_ylim(-0.05 * unit, 2.2 * unit)
         ax.axhline(0, color="0.6", lw=1)
         ax.set_aspect("equal")
-        ax.set_title(f"frame {f}", fontsize=8)
+        ax.set_title(f"frame {f}\n{u[f, 0] / unit:+.2f} m", fontsize=8)
         ax.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

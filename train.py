@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
 from diffusion import GaussianDiffusion
 from moclip import TextEncoder, TextFeatureCache
+from unet import PRESETS as PRESETS_UNET
 from unet import CondUnet1D
 
 
@@ -46,8 +47,8 @@ class TrainConfig:
     text_encoder: str = ""            # '' -> packaged all-MiniLM-L6-v2 (offline); paper: openai/clip-vit-base-patch32
     text_max_length: int = 77         # tokens
     cache_dir: str = "cache"          # text-feature caches live here
-    # U-Net (SPEC 3.3); the defaults are the CPU size, the presets below set the paper size
-    base_dim: int = 64                # channels of the first level = base_dim * dim_mults[0]
+    # U-Net (SPEC 3.3); the defaults are unet.PRESETS["cpu"], the dataset presets below set the paper size
+    base_dim: int = 32                # channels of the first level = base_dim * dim_mults[0]
     dim_mults: tuple = (1, 2, 2, 2)   # channel multipliers of the 4 levels
     time_dim: int = 128               # timestep embedding width
     text_latent_dim: int = 128        # width of the text adapter fed to cross-attention
@@ -59,12 +60,12 @@ class TrainConfig:
     num_timesteps: int = 1000         # T, linear betas 1e-4..0.02
     cond_mask_prob: float = 0.1       # condition dropout for classifier-free guidance
     # optimisation
-    steps: int = 3000                 # optimiser steps
+    steps: int = 1500                 # optimiser steps
     batch_size: int = 32              # per process
     lr: float = 4e-4                  # AdamW learning rate
     weight_decay: float = 0.01        # AdamW weight decay
     lr_decay: float = 0.9             # lr multiplied by this ...
-    lr_decay_every: int = 500         # ... every this many steps
+    lr_decay_every: int = 250         # ... every this many steps
     grad_clip: float = 1.0            # global gradient-norm clip
     ema_decay: float = 0.995          # EMA decay per EMA update
     ema_every: int = 1                # steps between EMA updates
@@ -78,13 +79,13 @@ class TrainConfig:
     seed: int = 0                     # seeds python, numpy and torch
     num_workers: int = 0              # DataLoader workers
     log_every: int = 100              # steps between log lines
-    save_every: int = 500             # steps between checkpoints
+    save_every: int = 250             # steps between checkpoints
     resume: bool = False              # continue from <out_dir>/ckpt.pt if it exists
 
 
 # Paper configuration: StableMoFusion defaults (SPEC 3.1), also LUMA's baseline (Sec. 4.1: AdamW 2e-4, batch 64,
 # 50k steps, condition mask 0.1). EMA every 32 steps with decay 0.993173 is StableMoFusion's AveragedModel setting.
-PAPER = dict(base_dim=512, dim_mults=(2, 2, 2, 2), time_dim=512, text_latent_dim=256, text_layers=4,
+PAPER = dict({k: v for k, v in PRESETS_UNET["paper"].items() if k in TrainConfig.__dataclass_fields__},
              text_encoder="openai/clip-vit-base-patch32", steps=50_000, batch_size=64, lr=2e-4, lr_decay_every=5_000,
              ema_decay=0.993173, ema_every=32, log_every=100, save_every=2_500, num_workers=4)
 PRESETS = {"synthetic": {}, "humanml3d": dict(PAPER, dataset="humanml3d"), "kit": dict(PAPER, dataset="kit")}

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 PRESETS = {
     "paper": dict(base_dim=512, dim_mults=(2, 2, 2, 2), time_dim=512, text_latent_dim=256, text_layers=4,
                   num_heads=8, attention="linear", dropout=0.1, cond_mask_prob=0.1, adagn=True, zero_init=True),
-    "cpu": dict(base_dim=32, dim_mults=(2, 2, 2, 2), time_dim=128, text_latent_dim=128, text_layers=2,
+    "cpu": dict(base_dim=32, dim_mults=(1, 2, 2, 2), time_dim=128, text_latent_dim=128, text_layers=2,
                 num_heads=8, attention="linear", dropout=0.1, cond_mask_prob=0.1, adagn=True, zero_init=True),
 }
 
@@ -89,6 +89,17 @@ class TextAdapter(nn.Module):
 # Blocks
 # ----------------------------------------------------------------------------------------------------
 
+def mish(x: torch.Tensor) -> torch.Tensor:
+    """Mish, x * tanh(softplus(x)) (= F.mish). Written out because autograd through these two ops is ~2x faster
+    on the CPU than aten's fused mish_backward, which took a quarter of a CPU training step."""
+    return x * torch.tanh(F.softplus(x))
+
+
+class Mish(nn.Module):
+    def forward(self, x):
+        return mish(x)
+
+
 class Conv1dBlock(nn.Module):
     """Conv1d (same padding) -> per-frame GroupNorm -> optional x*(1+scale)+shift -> Mish."""
 
@@ -110,7 +121,7 @@ class Conv1dBlock(nn.Module):
         if scale_shift is not None:
             scale, shift = scale_shift                                                   # (B, C, 1) each
             x = x * (1 + scale) + shift
-        return F.mish(x)
+        return mish(x)
 
 
 class ResidualTemporalBlock(nn.Module):
@@ -131,7 +142,7 @@ class ResidualTemporalBlock(nn.Module):
 
     def forward(self, x, temb):
         """x (B, C_in, T), temb (B, time_dim) -> (B, C_out, T)."""
-        cond = self.time_proj(F.mish(temb))[:, :, None]                                  # (B, 2C or C, 1)
+        cond = self.time_proj(mish(temb))[:, :, None]                                  # (B, 2C or C, 1)
         if self.adagn:
             h = self.block1(x, cond.chunk(2, dim=1))
         else:
@@ -230,7 +241,7 @@ class CondUnet1D(nn.Module):
         self.pad_multiple = 2 ** len(dim_mults)
 
         self.register_buffer("time_table", sinusoidal_table(5000, time_dim), persistent=False)
-        self.time_mlp = nn.Sequential(nn.Linear(time_dim, 4 * time_dim), nn.Mish(), nn.Linear(4 * time_dim, time_dim))
+        self.time_mlp = nn.Sequential(nn.Linear(time_dim, 4 * time_dim), Mish(), nn.Linear(4 * time_dim, time_dim))
         self.text_adapter = TextAdapter(text_dim, text_latent_dim, text_layers, num_heads=4, dropout=dropout)
 
         block = dict(time_dim=time_dim, text_dim=text_latent_dim, num_heads=num_heads, attention=attention,

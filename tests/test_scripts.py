@@ -129,3 +129,17 @@ def test_train_and_sample_on_real_humanml3d_sample(hml3d_sample, tmp_path):
         "--steps=2", "--no_render", cwd=tmp_path)
     feats = [f for f in (tmp_path / "real" / "samples").glob("*.npy") if not f.name.endswith("_joints.npy")]
     assert len(feats) == 1 and np.load(feats[0]).shape == (60, 263)
+
+
+def test_config_presets_and_overrides():
+    import train
+    import unet
+    cfg = train.parse_config([])
+    for key, value in unet.PRESETS["cpu"].items():  # the CPU default is the U-Net's cpu preset
+        if hasattr(cfg, key):
+            assert getattr(cfg, key) == value, key
+    paper = train.parse_config(["--dataset", "humanml3d", "--steps=7", "--dim_mults=1,2", "--resume"])
+    assert (paper.base_dim, paper.dim_mults, paper.batch_size, paper.lr) == (512, (1, 2), 64, 2e-4)
+    assert (paper.steps, paper.resume, paper.lr_decay_every, paper.weight_decay) == (7, True, 5000, 0.01)
+    with pytest.raises(SystemExit, match="not a valid int"):
+        train.parse_config(["--steps=many"])

@@ -60,7 +60,7 @@ def test_return_features_shapes():
     x = torch.randn(2, 196, 263)
     out, feats = model(x, torch.tensor([1, 2]), torch.randn(2, 5, 384), return_features=True)
     assert out.shape == x.shape
-    assert [tuple(f.shape) for f in feats] == [(2, 64, 208), (2, 64, 104), (2, 64, 52), (2, 64, 26)]
+    assert [tuple(f.shape) for f in feats] == [(2, 32, 208), (2, 64, 104), (2, 64, 52), (2, 64, 26)]
 
 
 @pytest.mark.parametrize("attention", ["linear", "softmax"])
@@ -166,3 +166,8 @@ def test_timestep_table_values():
     t, i = 7, 1
     assert math.isclose(table[t, 2 * i].item(), math.sin(t * 10000 ** (-2 * i / 8)), abs_tol=1e-6)
     assert math.isclose(table[t, 2 * i + 1].item(), math.cos(t * 10000 ** (-2 * i / 8)), abs_tol=1e-6)
+
+
+def test_written_out_mish_equals_torch_mish():
+    x = torch.linspace(-20, 20, 4001)
+    assert torch.allclose(unet.mish(x), torch.nn.functional.mish(x), atol=1e-6)
