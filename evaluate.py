@@ -1,0 +1,383 @@
+"""The standard text-to-motion evaluation (Guo et al. 2022): R-Precision, FID, MM-Dist, Diversity, MultiModality.
+
+    python evaluate.py --ckpt out/synthetic/ckpt.pt                        # 20 replications, as in the papers
+    python evaluate.py --ckpt out/synthetic/ckpt.pt --replication_times=3 --mm_num_samples=20 --mm_num_repeats=10
+    python evaluate.py --dataset=synthetic --compare_split=train          # real motions only: checks an evaluator
+    python evaluate.py --train_evaluator --dataset=synthetic              # train an evaluator (~10 min on 2 cores)
+    python evaluate.py --ckpt out/humanml3d/ckpt.pt --evaluator_dir=./checkpoints/evaluator   # official t2m one
+
+Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask, SPEC 4.4); the
+protocol is T2M's final_evaluations.py (batches of 32, diversity over 300 pairs, MultiModality over 100 texts x 30
+samples with 10 pairs, 20 replications, mean +/- 1.96 std / sqrt(R) with the population std). Generated motions are
+de-normalised with the generator's statistics and re-normalised with the evaluator's own (SPEC 4.3); each uses the
+caption and the unit-length-cropped ground-truth length of a test item. Every model the project trains is reached
+through sample.load_generator. Writes <out_dir>/eval_<dataset>.md (a table laid out like the papers' Table 1) and
+eval_<dataset>.json (every replication). The evaluator itself lives in evaluator.py.
+
+Test: python -m pytest tests/test_evaluate.py -q
+"""
+import dataclasses
+import json
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import linalg
+from tqdm import tqdm
+
+from data import DATASETS, load_split
+from evaluator import (EvalDataset, TrainEvaluatorConfig, eval_loader, evaluator_name, load_evaluator,
+                       train_evaluator)
+
+
+@dataclass
+class EvalConfig:
+    ckpt: str = ""                    # train.py checkpoint; '' evaluates real motions only
+    dataset: str = ""                 # '' -> the checkpoint's dataset (synthetic without --ckpt)
+    data_root: str = ""               # '' -> the checkpoint's data root, else the dataset's default root
+    split: str = "test"               # real motions and captions come from this split
+    compare_split: str = ""           # also score real motions of this split (train: FID real test vs real train)
+    evaluator_dir: str = "./checkpoints/evaluator"  # <dir>/<t2m|kit|synthetic>/text_mot_match/model/finest.tar, ...
+    replication_times: int = 20       # full repetitions (new crops, captions, batches, samples); papers report 20
+    batch_size: int = 32              # R-precision is defined within batches of 32
+    diversity_times: int = 300        # random pairs for Diversity
+    mm_num_samples: int = 100         # texts for MultiModality (0 skips it)
+    mm_num_repeats: int = 30          # motions generated per MultiModality text
+    mm_num_times: int = 10            # random pairs per text for MultiModality
+    guidance: float = -1.0            # classifier-free guidance; < 0 -> the checkpoint's (2.5)
+    steps: int = 0                    # solver steps; 0 -> the checkpoint's (10)
+    sampler: str = ""                 # '' -> the checkpoint's
+    out_dir: str = ""                 # '' -> the checkpoint's directory, else <evaluator_dir>/<name>
+    seed: int = 0                     # replication r uses seed * 1000 + r
+    device: str = "cpu"               # cpu | cuda | mps
+    train_evaluator: bool = False     # train an evaluator for --dataset first (fields of TrainEvaluatorConfig apply)
+
+
+def parse_config(argv: list[str]) -> tuple[EvalConfig, TrainEvaluatorConfig]:
+    """`--key=value` / `--key value` / `--flag` into EvalConfig and evaluator.TrainEvaluatorConfig (train.py's
+    pattern). Raises SystemExit naming the key for unknown keys or values that do not parse as the field's type."""
+    cfgs = (EvalConfig(), TrainEvaluatorConfig())
+    owner = {f.name: c for c in cfgs for f in dataclasses.fields(c)}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            sys.exit(f"evaluate.py: unexpected argument {arg!r}; use --key=value")
+        key, eq, value = arg[2:].partition("=")
+        if key not in owner:
+            sys.exit(f"evaluate.py: unknown option --{key}; valid: {', '.join(owner)}")
+        default = getattr(owner[key], key)
+        if not eq:
+            if isinstance(default, bool):
+                value = "true"
+            elif i + 1 < len(argv):
+                i, value = i + 1, argv[i + 1]
+            else:
+                sys.exit(f"evaluate.py: --{key} needs a value")
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1")
+            else:
+                value = type(default)(value)
+        except ValueError:
+            sys.exit(f"evaluate.py: --{key}={value!r} is not a valid {type(default).__name__}")
+        setattr(owner[key], key, value)
+        i += 1
+    return cfgs
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Metrics (T2M utils/metrics.py, SPEC 4.4)
+# ----------------------------------------------------------------------------------------------------------------
+def euclidean_distance_matrix(matrix1: np.ndarray, matrix2: np.ndarray) -> np.ndarray:
+    """(N1, C), (N2, C) -> (N1, N2) Euclidean distances, sqrt(|a|^2 - 2 a.b + |b|^2), unclamped as in T2M."""
+    assert matrix1.shape[1] == matrix2.shape[1], (matrix1.shape, matrix2.shape)
+    d1 = -2 * np.dot(matrix1, matrix2.T)                         # (N1, N2)
+    d2 = np.sum(np.square(matrix1), axis=1, keepdims=True)       # (N1, 1)
+    d3 = np.sum(np.square(matrix2), axis=1)                      # (N2,)
+    return np.sqrt(d1 + d2 + d3)
+
+
+def calculate_top_k(mat: np.ndarray, top_k: int) -> np.ndarray:
+    """mat (N, N): row i = candidate indices sorted by distance to query i -> (N, top_k) bool, column k-1 = "the
+    paired index i is among the first k"."""
+    size = mat.shape[0]
+    bool_mat = mat == np.arange(size)[:, None]  # (N, N)
+    return np.cumsum(bool_mat[:, :top_k], axis=1) > 0  # cumulative OR over ranks
+
+
+def calculate_activation_statistics(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C) embeddings -> mean (C,), unbiased covariance (C, C) (np.cov, rowvar=False)."""
+    return np.mean(activations, axis=0), np.cov(activations, rowvar=False)
+
+
+def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """FID = |mu1 - mu2|^2 + Tr(S1) + Tr(S2) - 2 Tr(sqrtm(S1 S2)) (Heusel et al. 2017; T2M's copy of pytorch-fid).
+
+    If sqrtm gives non-finite values, eps * I is added to both covariances; a complex result with diagonal imaginary
+    parts within 1e-3 of zero is made real, larger ones raise ValueError."""
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    assert mu1.shape == mu2.shape and sigma1.shape == sigma2.shape, (mu1.shape, mu2.shape, sigma1.shape, sigma2.shape)
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))  # scipy >= 1.16 deprecates disp=False; same square root
+    if not np.isfinite(covmean).all():
+        print(f"fid calculation produces singular product; adding {eps} to diagonal of cov estimates")
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"calculate_frechet_distance: imaginary component {np.max(np.abs(covmean.imag))}")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def calculate_diversity(activation: np.ndarray, diversity_times: int) -> float:
+    """Mean L2 distance between two independent random draws (without replacement) of `diversity_times` rows of
+    activation (N, C), N > diversity_times. Uses numpy's global RNG, as T2M."""
+    assert activation.ndim == 2 and activation.shape[0] > diversity_times, (activation.shape, diversity_times)
+    first = np.random.choice(activation.shape[0], diversity_times, replace=False)
+    second = np.random.choice(activation.shape[0], diversity_times, replace=False)
+    return float(np.linalg.norm(activation[first] - activation[second], axis=1).mean())
+
+
+def calculate_multimodality(activation: np.ndarray, multimodality_times: int) -> float:
+    """activation (N_texts, R, C), R motions per text -> mean L2 distance over N_texts x multimodality_times pairs
+    drawn as two independent choices of columns (without replacement)."""
+    assert activation.ndim == 3 and activation.shape[1] > multimodality_times, (activation.shape, multimodality_times)
+    first = np.random.choice(activation.shape[1], multimodality_times, replace=False)
+    second = np.random.choice(activation.shape[1], multimodality_times, replace=False)
+    return float(np.linalg.norm(activation[:, first] - activation[:, second], axis=2).mean())
+
+
+def get_metric_statistics(values, replication_times: int) -> tuple[float, float]:
+    """(mean, 95% confidence half-width 1.96 * std / sqrt(R)) with the population std (np.std, ddof=0), as T2M."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean(axis=0)), float(1.96 * values.std(axis=0) / np.sqrt(replication_times))
+
+
+def retrieval_metrics(text_emb, motion_emb, chunk: int = 32, metric: str = "euclidean") -> dict:
+    """Text-to-motion retrieval R@1/2/3 within consecutive chunks of `chunk` pairs (Guo's R-precision protocol, LUMA
+    Table 5). text_emb, motion_emb: (N, C) arrays or tensors, row i of both = pair i; metric 'euclidean' (Guo's
+    evaluator) or 'cosine' (CLIP-style encoders). A last partial chunk is dropped unless N < chunk.
+    Returns {"R@1", "R@2", "R@3"} fractions in [0, 1]."""
+    text = torch.as_tensor(text_emb).detach().cpu().double().numpy()
+    motion = torch.as_tensor(motion_emb).detach().cpu().double().numpy()
+    if metric not in ("euclidean", "cosine") or text.shape != motion.shape:
+        raise ValueError(f"retrieval_metrics: metric must be euclidean | cosine (got {metric!r}) and the two "
+                         f"embeddings the same shape (got {text.shape}, {motion.shape})")
+    if metric == "cosine":
+        text = text / np.linalg.norm(text, axis=1, keepdims=True)
+        motion = motion / np.linalg.norm(motion, axis=1, keepdims=True)
+    chunk = min(chunk, len(text))
+    counts, n = np.zeros(3), 0
+    for s in range(0, len(text) - chunk + 1, chunk):
+        t, m = text[s:s + chunk], motion[s:s + chunk]
+        if metric == "euclidean":  # clamped, unlike euclidean_distance_matrix, so identical rows give 0, not nan
+            dist = np.sqrt(np.maximum((t ** 2).sum(1)[:, None] - 2 * t @ m.T + (m ** 2).sum(1)[None], 0))
+        else:
+            dist = -t @ m.T  # (chunk, chunk)
+        counts, n = counts + calculate_top_k(np.argsort(dist, axis=1), 3).sum(0), n + chunk
+    return {f"R@{k}": float(counts[k - 1] / n) for k in (1, 2, 3)}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Protocol (T2M final_evaluations.py / StableMoFusion eval)
+# ----------------------------------------------------------------------------------------------------------------
+class _Row:
+    """Accumulates one table row over the batches of one replication."""
+
+    def __init__(self):
+        self.top_k, self.matching, self.n, self.acts = np.zeros(3), 0.0, 0, []
+
+    def add(self, text_emb: torch.Tensor, motion_emb: torch.Tensor) -> None:
+        t, m = text_emb.cpu().numpy(), motion_emb.cpu().numpy()
+        dist = euclidean_distance_matrix(t, m)  # (B, B)
+        self.matching += dist.trace()
+        self.top_k += calculate_top_k(np.argsort(dist, axis=1), 3).sum(axis=0)
+        self.n += len(t)
+        self.acts.append(m)
+
+    def metrics(self, gt_mu, gt_cov, diversity_times: int) -> dict:
+        acts = np.concatenate(self.acts)
+        mu, cov = calculate_activation_statistics(acts)
+        out = {"R_precision_top1": self.top_k[0] / self.n, "R_precision_top2": self.top_k[1] / self.n,
+               "R_precision_top3": self.top_k[2] / self.n, "FID": calculate_frechet_distance(gt_mu, gt_cov, mu, cov),
+               "MM_Dist": self.matching / self.n,
+               "Diversity": calculate_diversity(acts, min(diversity_times, len(acts) - 1))}
+        return {k: float(v) for k, v in out.items()}
+
+
+def generated_for_evaluator(gen, evaluator, captions: list[str], m_lens: torch.Tensor, seed: int, cfg: EvalConfig):
+    """Generate one motion per (caption, ground-truth length) and bring it into the evaluator's space (SPEC 4.3).
+
+    Lengths are clamped to [info.min_len, max_motion_length] frames. Returns (motions (B, 196, D) float32 normalised
+    with the evaluator's mean/std and zero-padded, lengths (B,) long)."""
+    info = gen.info
+    lengths = m_lens.clamp(info.min_len, info.max_motion_length)  # (B,)
+    x = gen.generate(list(captions), lengths.tolist(), guidance=None if cfg.guidance < 0 else cfg.guidance,
+                     steps=cfg.steps or None, sampler=cfg.sampler or None, seed=seed)  # (B, T, D), generator space
+    raw = x.float().cpu().numpy() * gen.std + gen.mean  # de-normalise with the generator's statistics
+    normed = (raw - evaluator.mean) / evaluator.std     # re-normalise with the evaluator's
+    valid = (np.arange(x.shape[1])[None, :] < lengths.numpy()[:, None])[..., None]  # (B, T, 1)
+    out = np.zeros((len(captions), info.max_motion_length, x.shape[2]), np.float32)  # (B, 196, D)
+    out[:, :x.shape[1]] = normed * valid
+    return torch.from_numpy(out), lengths
+
+
+def _seed(*keys: int) -> int:
+    """An independent sampling seed for each (replication, stream, index)."""
+    return int(np.random.SeedSequence(keys).generate_state(1)[0])
+
+
+def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalConfig, gen=None,
+                         compare: EvalDataset | None = None, model_name: str = "Model") -> dict:
+    """One replication: returns {row name: {metric: value}} for "Real motion", the compare split and the model."""
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    rows, texts = {"Real motion": _Row()}, []
+    if gen is not None:
+        rows[model_name] = _Row()
+    dataset.set_seed(seed)
+    for b, batch in enumerate(tqdm(eval_loader(dataset, cfg.batch_size, seed), desc="matching", leave=False)):
+        words, pos_ohot, captions, cap_lens, motions, m_lens, _ = batch
+        text_emb, motion_emb = evaluator.get_co_embeddings(words, pos_ohot, cap_lens, motions, m_lens)
+        rows["Real motion"].add(text_emb, motion_emb)
+        if gen is not None:
+            gen_motions, gen_lens = generated_for_evaluator(gen, evaluator, captions, m_lens, _seed(seed, 0, b), cfg)
+            rows[model_name].add(text_emb, evaluator.get_motion_embeddings(gen_motions, gen_lens))
+            texts += list(zip(captions, gen_lens.tolist()))
+    if compare is not None:
+        rows[f"Real motion ({cfg.compare_split} split)"] = row = _Row()
+        compare.set_seed(seed)
+        for batch in tqdm(eval_loader(compare, cfg.batch_size, seed), desc="compare split", leave=False):
+            words, pos_ohot, _, cap_lens, motions, m_lens, _ = batch
+            row.add(*evaluator.get_co_embeddings(words, pos_ohot, cap_lens, motions, m_lens))
+
+    # FID reference: a second pass over the real motions with fresh crops and batches (T2M's evaluate_fid).
+    dataset.set_seed(seed + 7919)
+    gt_acts = np.concatenate([evaluator.get_motion_embeddings(m, l).cpu().numpy() for _, _, _, _, m, l, _ in
+                              tqdm(eval_loader(dataset, cfg.batch_size, seed + 7919), desc="FID reference",
+                                   leave=False)])
+    gt_mu, gt_cov = calculate_activation_statistics(gt_acts)
+    out = {name: row.metrics(gt_mu, gt_cov, cfg.diversity_times) for name, row in rows.items()}
+
+    if gen is not None and cfg.mm_num_samples > 0:  # MultiModality: several motions for the same caption and length
+        picks = np.random.choice(len(texts), min(cfg.mm_num_samples, len(texts)), replace=False)
+        acts = []
+        for j, k in enumerate(tqdm(picks, desc="multimodality", leave=False)):
+            caption, length = texts[k]
+            motions, lens = generated_for_evaluator(gen, evaluator, [caption] * cfg.mm_num_repeats,
+                                                    torch.full((cfg.mm_num_repeats,), length), _seed(seed, 1, j), cfg)
+            acts.append(evaluator.get_motion_embeddings(motions, lens).cpu().numpy())  # (R, 512)
+        out[model_name]["MultiModality"] = calculate_multimodality(np.stack(acts), cfg.mm_num_times)  # (N, R, 512)
+    return out
+
+
+METRICS = [("R_precision_top1", "R Precision Top 1 ↑"), ("R_precision_top2", "Top 2 ↑"),
+           ("R_precision_top3", "Top 3 ↑"), ("FID", "FID ↓"), ("MM_Dist", "MM Dist ↓"), ("Diversity", "Diversity →"),
+           ("MultiModality", "MultiModality ↑")]  # (JSON key, table header)
+
+
+def summarize(replications: list[dict], replication_times: int) -> dict:
+    """{row: {metric: (mean, ci)}} over replications (metrics missing from a row are skipped)."""
+    rows = replications[0].keys()
+    return {row: {m: get_metric_statistics([r[row][m] for r in replications], replication_times)
+                  for m, _ in METRICS if m in replications[0][row]} for row in rows}
+
+
+def format_table(summary: dict, title: str = "") -> str:
+    """Markdown table laid out like Table 1 of the papers: value±CI, '-' where a metric does not apply."""
+    lines = ([f"**{title}**", ""] if title else []) + ["| Methods | " + " | ".join(h for _, h in METRICS) + " |",
+                                                       "|---" * (len(METRICS) + 1) + "|"]
+    for row, vals in summary.items():
+        cells = [f"{vals[m][0]:.3f}±{vals[m][1]:.3f}" if m in vals else "-" for m, _ in METRICS]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
+    """Evaluate real motions (and `gen`, a sample.Generator, when given) over cfg.replication_times replications;
+    writes eval_<dataset>.md / .json to the output directory and returns the JSON dict."""
+    dataset_name = gen.dataset if gen is not None else (cfg.dataset or "synthetic")
+    if dataset_name not in DATASETS:
+        raise SystemExit(f"evaluate.py: --dataset must be one of {list(DATASETS)}, got {dataset_name!r}")
+    info = DATASETS[dataset_name]
+    root = Path(cfg.data_root or (gen.data_root if gen is not None else info.default_root))
+    if gen is not None and cfg.dataset and cfg.dataset != gen.dataset:
+        raise SystemExit(f"evaluate.py: --dataset={cfg.dataset} but {cfg.ckpt} was trained on {gen.dataset}")
+    if cfg.replication_times < 1 or (cfg.mm_num_samples > 0 and cfg.mm_num_repeats <= cfg.mm_num_times):
+        raise SystemExit(f"evaluate.py: need replication_times >= 1 and mm_num_repeats > mm_num_times (pairs are drawn "
+                         f"without replacement), got {cfg.replication_times}, {cfg.mm_num_repeats}, {cfg.mm_num_times}")
+    name = evaluator_name(info)
+    evaluator = load_evaluator(cfg.evaluator_dir, name, info.feat_dim, cfg.device)
+    dataset = EvalDataset(load_split(root, cfg.split, info), info, evaluator.mean, evaluator.std,
+                          evaluator.word_vectorizer)
+    if gen is not None and gen.info.feat_dim != evaluator.feat_dim:
+        raise SystemExit(f"evaluate.py: the generator makes D={gen.info.feat_dim} features, evaluator {name} takes "
+                         f"D={evaluator.feat_dim}")
+    if len(dataset) // cfg.batch_size * cfg.batch_size <= cfg.diversity_times:
+        warnings.warn(f"evaluate.py: {len(dataset)} {cfg.split} items (whole batches of {cfg.batch_size}) are too few "
+                      f"for {cfg.diversity_times} Diversity pairs; using one pair fewer than the number of motions")
+    compare = None
+    if cfg.compare_split:
+        compare = EvalDataset(load_split(root, cfg.compare_split, info), info, evaluator.mean, evaluator.std,
+                              evaluator.word_vectorizer)
+    model_name = Path(cfg.ckpt).parent.name or "Model"  # the run directory names the row
+    print(f"evaluating on {root} ({cfg.split}: {len(dataset)} items) with evaluator {cfg.evaluator_dir}/{name}, "
+          f"{cfg.replication_times} replications")
+    replications, times = [], []
+    for r in tqdm(range(cfg.replication_times), desc="replications"):
+        t0 = time.time()
+        replications.append(evaluate_replication(evaluator, dataset, cfg.seed * 1000 + r, cfg, gen, compare,
+                                                 model_name))
+        times.append(time.time() - t0)
+        print(f"replication {r}: " + " | ".join(f"{row}: R@3 {m['R_precision_top3']:.3f} FID {m['FID']:.3f}"
+                                                for row, m in replications[-1].items()) + f" | {times[-1]:.1f} s")
+    summary = summarize(replications, cfg.replication_times)
+    title = f"{dataset_name} {cfg.split} split, evaluator {name}, {cfg.replication_times} replications"
+    table = format_table(summary, title)
+    out_dir = Path(cfg.out_dir or (Path(cfg.ckpt).parent if gen is not None else Path(cfg.evaluator_dir) / name))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {"config": asdict(cfg), "dataset": dataset_name, "data_root": str(root), "evaluator": name,
+              "summary": {row: {m: {"mean": v[0], "ci95": v[1]} for m, v in vals.items()}
+                          for row, vals in summary.items()},
+              "replications": replications, "seconds_per_replication": times}
+    (out_dir / f"eval_{dataset_name}.md").write_text(table)
+    (out_dir / f"eval_{dataset_name}.json").write_text(json.dumps(result, indent=2))
+    print(table + f"written: {out_dir / f'eval_{dataset_name}.md'} and .json")
+    return result
+
+
+def main(argv: list[str]) -> None:
+    cfg, train_cfg = parse_config(argv)
+    torch.manual_seed(cfg.seed)
+    if cfg.train_evaluator:
+        info = DATASETS.get(cfg.dataset or "synthetic")
+        if info is None:
+            raise SystemExit(f"evaluate.py: --dataset must be one of {list(DATASETS)}, got {cfg.dataset!r}")
+        root = Path(cfg.data_root or info.default_root)
+        if info.name == "synthetic" and not root.exists():
+            from synthetic import ensure_dataset  # only the embedded dataset is generated
+            ensure_dataset(root)
+        train_evaluator(root, info, cfg.evaluator_dir, train_cfg, cfg.seed, cfg.device)
+        cfg = dataclasses.replace(cfg, dataset=info.name, data_root=str(root), ckpt="",
+                                  compare_split=cfg.compare_split or "train")
+        if cfg.replication_times > 0:  # the evaluator's own sanity table: real test vs real train motions
+            run_evaluation(cfg)
+        return
+    gen = None
+    if cfg.ckpt:
+        from sample import load_generator  # the one interface to every model the project trains
+        gen = load_generator(cfg.ckpt, cfg.device)
+    run_evaluation(cfg, gen)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,540 @@
+"""The text-motion evaluator of Guo et al. 2022 ("Generating Diverse and Natural 3D Human Motions from Text"):
+its three networks, the GloVe word vectorizer, loading of the official checkpoint, and training one from scratch.
+
+Networks and vectorizer follow EricGuo5513/text-to-motion networks/modules.py and utils/word_vectorizer.py (SPEC 4.1,
+4.2), with the official parameter names, so the released `finest.tar` loads as is. Layout of an evaluator directory:
+
+    <dir>/<name>/text_mot_match/model/finest.tar   keys movement_encoder, text_encoder, motion_encoder (+ epoch)
+    <dir>/<name>/meta/{mean,std}.npy               the evaluator's OWN normalisation (never recomputed, SPEC 1.6)
+                                                   (for the official ones: t2m_mean.npy -> t2m/meta/mean.npy,
+                                                   t2m_std.npy -> t2m/meta/std.npy; kit_* likewise; the layout
+                                                   <dir>/evaluator_meta/<name>/{mean,std}.npy is accepted too)
+    <dir>/glove/our_vab_{data.npy,words.pkl,idx.pkl}  GloVe vocabulary (4,199 words x 300)
+    <dir>/<name>/glove/our_vab_*                   a learned vocabulary (evaluators trained here without GloVe)
+
+<name> is "t2m" (HumanML3D), "kit" (KIT-ML) or the dataset's name ("synthetic"). Training from scratch follows T2M's
+recipe: a movement auto-encoder (train_decomp_v3.py: 24-frame windows, L1 reconstruction + 0.001 sparsity + 0.001
+smoothness), then text-motion matching (train_tex_mot_match.py: Adam 1e-4, batch 32, grad clip 0.5, contrastive loss
+with margin 10 on shifted negatives, frozen movement encoder, `finest` = lowest validation loss).
+
+Choices made here (documented in the README too):
+- A trained evaluator's mean/std are computed from the train split with the HumanML3D recipe (per-dim mean, std
+  averaged within each feature group, root and foot-contact std divided by feat_bias=5 once). The official t2m stats
+  are ~Std/25 on those dims by accident (T2M divides one array in place twice, SPEC 1.6); we do not copy the accident.
+- Without GloVe vectors, word embeddings (300-d) are learned with the text encoder over the train split's words and
+  saved as <dir>/<name>/glove/our_vab_* so WordVectorizer loads them like GloVe.
+- The GRUs pack with enforce_sorted=False (as T2M-GPT's copy): same result as sorting by length, pairs keep batch order.
+
+Run: python evaluate.py --train_evaluator --dataset=synthetic ; test: python -m pytest tests/test_evaluate.py -q
+"""
+import hashlib
+import json
+import os
+import pickle
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from data import DatasetInfo, load_split, unit_length_crop
+
+# Released HumanML3D evaluator (t2m/text_mot_match/model/finest.tar of the T2M / MDM / StableMoFusion downloads).
+T2M_FINEST_SIZE = 245_580_211
+T2M_FINEST_SHA256 = "881e45bea6fb84b15eca6e7cdd75d602b58a72f2038c223ee96ab75d4f684ada"
+MAX_TEXT_LEN = 20  # tokens kept per caption, before 'sos'/'eos' are added (22 positions in all)
+
+# ----------------------------------------------------------------------------------------------------------------
+# GloVe word vectorizer (utils/word_vectorizer.py, SPEC 4.2)
+# ----------------------------------------------------------------------------------------------------------------
+POS_enumerator = {"VERB": 0, "NOUN": 1, "DET": 2, "ADP": 3, "NUM": 4, "AUX": 5, "PRON": 6, "ADJ": 7, "ADV": 8,
+                  "Loc_VIP": 9, "Body_VIP": 10, "Obj_VIP": 11, "Act_VIP": 12, "Desc_VIP": 13, "OTHER": 14}
+VIP_dict = {  # word membership overrides spaCy's tag; 'dance' is listed twice in the original, kept
+    "Loc_VIP": ("left", "right", "clockwise", "counterclockwise", "anticlockwise", "forward", "back", "backward",
+                "up", "down", "straight", "curve"),
+    "Body_VIP": ("arm", "chin", "foot", "feet", "face", "hand", "mouth", "leg", "waist", "eye", "knee", "shoulder",
+                 "thigh"),
+    "Obj_VIP": ("stair", "dumbbell", "chair", "window", "floor", "car", "ball", "handrail", "baseball", "basketball"),
+    "Act_VIP": ("walk", "run", "swing", "pick", "bring", "kick", "put", "squat", "throw", "hop", "dance", "jump",
+                "turn", "stumble", "dance", "stop", "sit", "lift", "lower", "raise", "wash", "stand", "kneel",
+                "stroll", "rub", "bend", "balance", "flap", "jog", "shuffle", "lean", "rotate", "spin", "spread",
+                "climb"),
+    "Desc_VIP": ("slowly", "carefully", "fast", "careful", "slow", "quickly", "happy", "angry", "sad", "happily",
+                 "angrily", "sadly"),
+}
+
+
+class WordVectorizer:
+    """token "word/POS" -> (word vector (300,) float32, POS one-hot (15,) float32).
+
+    Loads <glove_dir>/<prefix>_{data.npy (V, 300), words.pkl (list, rows 0,1,2 = sos, eos, unk), idx.pkl (word ->
+    row)}. A known word gets its row and its POS one-hot, overridden by the VIP class when the word is in a VIP
+    list; an unknown word gets the 'unk' row and OTHER; an unknown tag gets OTHER. Raises FileNotFoundError.
+    """
+
+    def __init__(self, glove_dir, prefix: str = "our_vab"):
+        glove_dir = Path(glove_dir)
+        paths = [glove_dir / f"{prefix}_{s}" for s in ("data.npy", "words.pkl", "idx.pkl")]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"WordVectorizer: missing {missing} (T2M's glove/ folder)")
+        self.vectors = np.load(paths[0]).astype(np.float32)  # (V, 300)
+        with open(paths[1], "rb") as f:
+            self.words = pickle.load(f)
+        with open(paths[2], "rb") as f:
+            self.word2idx = pickle.load(f)
+        if len(self.vectors) != len(self.words) or "unk" not in self.word2idx:
+            raise ValueError(f"WordVectorizer: {paths[0]} has {len(self.vectors)} rows for {len(self.words)} words "
+                             f"(need one row per word and an 'unk' entry)")
+        self.vip = {w: key for key, words in VIP_dict.items() for w in words}
+
+    @staticmethod
+    def pos_ohot(pos: str) -> np.ndarray:
+        vec = np.zeros(len(POS_enumerator), dtype=np.float32)
+        vec[POS_enumerator.get(pos, POS_enumerator["OTHER"])] = 1.0
+        return vec
+
+    def index(self, token: str) -> tuple[int, np.ndarray]:
+        """token -> (row in the vocabulary, POS one-hot (15,)). rsplit keeps words containing '/' whole."""
+        word, _, pos = token.rpartition("/")
+        if word not in self.word2idx:
+            return self.word2idx["unk"], self.pos_ohot("OTHER")
+        return self.word2idx[word], self.pos_ohot(self.vip.get(word, pos))
+
+    def __getitem__(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        row, pos = self.index(token)
+        return self.vectors[row], pos
+
+
+def save_vocabulary(glove_dir, words: list[str], vectors: np.ndarray, prefix: str = "our_vab") -> None:
+    """Write a vocabulary in GloVe's layout: <prefix>_words.pkl (list), _idx.pkl (dict), _data.npy (V, 300)."""
+    glove_dir = Path(glove_dir)
+    glove_dir.mkdir(parents=True, exist_ok=True)
+    np.save(glove_dir / f"{prefix}_data.npy", vectors.astype(np.float32))
+    with open(glove_dir / f"{prefix}_words.pkl", "wb") as f:
+        pickle.dump(list(words), f)
+    with open(glove_dir / f"{prefix}_idx.pkl", "wb") as f:
+        pickle.dump({w: i for i, w in enumerate(words)}, f)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Networks (networks/modules.py, SPEC 4.1): parameter names are the official ones
+# ----------------------------------------------------------------------------------------------------------------
+def init_weight(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv1d, nn.Linear, nn.ConvTranspose1d)):
+        nn.init.xavier_normal_(m.weight)
+        if m.bias is not None:
+            nn.init.constant_(m.bias, 0)
+
+
+class MovementConvEncoder(nn.Module):
+    """(B, T, D-4) normalised motion without foot contacts -> (B, T/4, 512) movement features (two stride-2 convs)."""
+
+    def __init__(self, input_size: int, hidden_size: int = 512, output_size: int = 512):
+        super().__init__()
+        self.main = nn.Sequential(nn.Conv1d(input_size, hidden_size, 4, 2, 1), nn.Dropout(0.2), nn.LeakyReLU(0.2),
+                                  nn.Conv1d(hidden_size, output_size, 4, 2, 1), nn.Dropout(0.2), nn.LeakyReLU(0.2))
+        self.out_net = nn.Linear(output_size, output_size)
+        self.apply(init_weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.main(x.permute(0, 2, 1)).permute(0, 2, 1)  # (B, T, C) -> (B, C, T) -> (B, T/4, C)
+        return self.out_net(h)
+
+
+class MovementConvDecoder(nn.Module):
+    """(B, T/4, 512) -> (B, T, D): the auto-encoder half used only to pre-train MovementConvEncoder."""
+
+    def __init__(self, input_size: int = 512, hidden_size: int = 512, output_size: int = 263):
+        super().__init__()
+        self.main = nn.Sequential(nn.ConvTranspose1d(input_size, hidden_size, 4, 2, 1), nn.LeakyReLU(0.2),
+                                  nn.ConvTranspose1d(hidden_size, output_size, 4, 2, 1), nn.LeakyReLU(0.2))
+        self.out_net = nn.Linear(output_size, output_size)
+        self.apply(init_weight)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        x = self.main(h.permute(0, 2, 1)).permute(0, 2, 1)  # (B, T/4, C) -> (B, C, T/4) -> (B, T, D)
+        return self.out_net(x)
+
+
+class MotionEncoderBiGRUCo(nn.Module):
+    """(B, T/4, 512) movement features + lengths (B,) in units of 4 frames -> (B, 512) motion embedding."""
+
+    def __init__(self, input_size: int = 512, hidden_size: int = 1024, output_size: int = 512):
+        super().__init__()
+        self.input_emb = nn.Linear(input_size, hidden_size)
+        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True, bidirectional=True)
+        self.output_net = nn.Sequential(nn.Linear(hidden_size * 2, hidden_size), nn.LayerNorm(hidden_size),
+                                        nn.LeakyReLU(0.2), nn.Linear(hidden_size, output_size))
+        self.apply(init_weight)
+        self.hidden = nn.Parameter(torch.randn((2, 1, hidden_size)))  # learnable h0, (directions, 1, C)
+
+    def forward(self, inputs: torch.Tensor, m_lens: torch.Tensor) -> torch.Tensor:
+        h0 = self.hidden.repeat(1, inputs.shape[0], 1)  # (2, B, C)
+        packed = pack_padded_sequence(self.input_emb(inputs), m_lens.cpu(), batch_first=True, enforce_sorted=False)
+        _, h_last = self.gru(packed, h0)  # (2, B, C), in batch order
+        return self.output_net(torch.cat([h_last[0], h_last[1]], dim=-1))  # (B, 2C) -> (B, 512)
+
+
+class TextEncoderBiGRUCo(nn.Module):
+    """word vectors (B, L, 300) + POS one-hots (B, L, 15) + lengths (B,) -> (B, 512) text embedding (L = 22)."""
+
+    def __init__(self, word_size: int = 300, pos_size: int = 15, hidden_size: int = 512, output_size: int = 512):
+        super().__init__()
+        self.pos_emb = nn.Linear(pos_size, word_size)
+        self.input_emb = nn.Linear(word_size, hidden_size)
+        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True, bidirectional=True)
+        self.output_net = nn.Sequential(nn.Linear(hidden_size * 2, hidden_size), nn.LayerNorm(hidden_size),
+                                        nn.LeakyReLU(0.2), nn.Linear(hidden_size, output_size))
+        self.apply(init_weight)
+        self.hidden = nn.Parameter(torch.randn((2, 1, hidden_size)))
+
+    def forward(self, word_embs: torch.Tensor, pos_ohot: torch.Tensor, cap_lens: torch.Tensor) -> torch.Tensor:
+        x = self.input_emb(word_embs + self.pos_emb(pos_ohot))  # (B, L, C)
+        h0 = self.hidden.repeat(1, x.shape[0], 1)  # (2, B, C)
+        packed = pack_padded_sequence(x, cap_lens.cpu(), batch_first=True, enforce_sorted=False)
+        _, h_last = self.gru(packed, h0)
+        return self.output_net(torch.cat([h_last[0], h_last[1]], dim=-1))  # (B, 2C) -> (B, 512)
+
+
+class Evaluator(nn.Module):
+    """The three encoders plus the evaluator's normalisation and vocabulary (T2M's EvaluatorModelWrapper).
+
+    mean, std: np.float32 (D,) — motions given to the embedding methods must already be normalised with them."""
+
+    def __init__(self, feat_dim: int, mean=None, std=None, word_vectorizer: WordVectorizer | None = None,
+                 unit_length: int = 4):
+        super().__init__()
+        self.movement_encoder = MovementConvEncoder(feat_dim - 4, 512, 512)
+        self.text_encoder = TextEncoderBiGRUCo(300, len(POS_enumerator), 512, 512)
+        self.motion_encoder = MotionEncoderBiGRUCo(512, 1024, 512)
+        self.feat_dim, self.unit_length, self.word_vectorizer = feat_dim, unit_length, word_vectorizer
+        self.mean = None if mean is None else np.asarray(mean, np.float32)
+        self.std = None if std is None else np.asarray(std, np.float32)
+
+    @torch.no_grad()
+    def get_motion_embeddings(self, motions: torch.Tensor, m_lens: torch.Tensor) -> torch.Tensor:
+        """motions (B, T, D) evaluator-normalised, zero-padded; m_lens (B,) frames -> (B, 512), batch order."""
+        device = next(self.parameters()).device
+        movements = self.movement_encoder(motions[..., :-4].to(device).float())  # foot contacts dropped
+        return self.motion_encoder(movements, torch.div(m_lens, self.unit_length, rounding_mode="floor"))
+
+    @torch.no_grad()
+    def get_co_embeddings(self, word_embs, pos_ohot, cap_lens, motions, m_lens) -> tuple[torch.Tensor, torch.Tensor]:
+        """(text (B, 512), motion (B, 512)) embeddings of a batch of pairs, row i of both = pair i."""
+        device = next(self.parameters()).device
+        text = self.text_encoder(word_embs.to(device).float(), pos_ohot.to(device).float(), cap_lens)
+        return text, self.get_motion_embeddings(motions, m_lens)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading an evaluator directory
+# ----------------------------------------------------------------------------------------------------------------
+def evaluator_name(info: DatasetInfo) -> str:
+    """Sub-directory of the evaluator for a dataset: 't2m' for HumanML3D, 'kit' for KIT-ML, else the dataset name."""
+    return {"humanml3d": "t2m", "kit": "kit"}.get(info.name, info.name)
+
+
+def evaluator_paths(evaluator_dir, name: str) -> dict:
+    """Where each evaluator file is looked for: {"finest", "mean", "std", "glove"} (first existing candidate)."""
+    d = Path(evaluator_dir)
+    meta = next((m for m in (d / name / "meta", d / "evaluator_meta" / name) if (m / "mean.npy").is_file()),
+                d / name / "meta")
+    glove = d / name / "glove" if (d / name / "glove" / "our_vab_data.npy").is_file() else d / "glove"
+    return {"finest": d / name / "text_mot_match" / "model" / "finest.tar", "mean": meta / "mean.npy",
+            "std": meta / "std.npy", "glove": glove}
+
+
+def check_official_checkpoint(path, size: int = T2M_FINEST_SIZE, sha256: str = T2M_FINEST_SHA256) -> bool:
+    """Compare a user-supplied t2m finest.tar with the released file; warn (UserWarning) and return False if the
+    size or sha256 differs, since numbers from another evaluator are not comparable with published tables."""
+    path = Path(path)
+    actual = path.stat().st_size
+    if actual == size:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() == sha256:
+            return True
+        what = f"sha256 {h.hexdigest()} != released {sha256}"
+    else:
+        what = f"size {actual} bytes != released {size}"
+    warnings.warn(f"evaluator.py: {path} is not the released T2M evaluator ({what}); FID / R-precision computed "
+                  f"with it are NOT comparable with published tables", stacklevel=2)
+    return False
+
+
+def load_evaluator(evaluator_dir, name: str, feat_dim: int, device="cpu") -> Evaluator:
+    """Build the evaluator <evaluator_dir>/<name> (layout in the module docstring), eval mode, on `device`.
+
+    Raises FileNotFoundError listing every missing file and what to place there; RuntimeError if finest.tar does not
+    fit the networks for feat_dim (D=263 t2m, 251 kit); ValueError for mean/std of the wrong shape."""
+    paths = evaluator_paths(evaluator_dir, name)
+    glove = paths["glove"]
+    need = {paths["finest"]: "evaluator weights (text_mot_match/model/finest.tar of T2M's released evaluator)",
+            paths["mean"]: f"evaluator mean ({name}_mean.npy of MDM dataset/ or StableMoFusion data/, renamed)",
+            paths["std"]: f"evaluator std ({name}_std.npy of MDM dataset/ or StableMoFusion data/, renamed)"}
+    need.update({glove / f"our_vab_{s}": "GloVe vocabulary (text-to-motion's glove/ folder)"
+                 for s in ("data.npy", "words.pkl", "idx.pkl")})
+    missing = [f"  {p}  <- {what}" for p, what in need.items() if not p.is_file()]
+    if missing:
+        hint = ("" if name in ("t2m", "kit") else
+                f"\ntrain one with: python evaluate.py --train_evaluator --dataset={name} "
+                f"--evaluator_dir={evaluator_dir}")
+        raise FileNotFoundError(f"evaluator.py: evaluator {name!r} is incomplete; place these files:\n"
+                                + "\n".join(missing) + hint)
+    if name == "t2m":
+        check_official_checkpoint(paths["finest"])
+    mean, std = np.load(paths["mean"]).astype(np.float32), np.load(paths["std"]).astype(np.float32)
+    if mean.shape != (feat_dim,) or std.shape != (feat_dim,):
+        raise ValueError(f"evaluator.py: {paths['mean']} / {paths['std']} have shapes {mean.shape} / {std.shape}, "
+                         f"expected ({feat_dim},)")
+    if name == "t2m" and std[0] > 2e-3:
+        warnings.warn(f"evaluator.py: {paths['std']}[0] = {std[0]:.3g}; the released t2m_std.npy has 5.15e-4 there. "
+                      f"Is this HumanML3D's Std.npy instead of the evaluator's t2m_std.npy? (SPEC 1.6)", stacklevel=2)
+    ev = Evaluator(feat_dim, mean, std, WordVectorizer(glove))
+    state = torch.load(paths["finest"], map_location="cpu", weights_only=True)
+    for key in ("movement_encoder", "text_encoder", "motion_encoder"):
+        if key not in state:
+            raise RuntimeError(f"evaluator.py: {paths['finest']} has no {key!r} (keys: {sorted(state)})")
+        try:
+            getattr(ev, key).load_state_dict(state[key])
+        except RuntimeError as err:
+            raise RuntimeError(f"evaluator.py: {paths['finest']}[{key!r}] does not fit the evaluator for D={feat_dim} "
+                               f"(263 t2m, 251 kit): {err}") from None
+    return ev.to(device).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Evaluation items (Text2MotionDatasetV2 in 'eval' mode, SPEC 2 item 4)
+# ----------------------------------------------------------------------------------------------------------------
+class EvalDataset(Dataset):
+    """item i -> (word_embs (22, 300) float32, pos_ohot (22, 15) float32, caption str, sent_len int,
+    motion (196, D) float32 normalised with the evaluator's mean/std and zero-padded, m_length int, tokens str).
+
+    A random caption of the item; tokens wrapped in sos/eos and padded with unk to 22 (cropped to 20 first);
+    the motion gets the unit-length crop. With word_ids=True the first field holds vocabulary rows (22,) int64
+    instead of vectors (for learning word embeddings). Randomness: numpy Generator seeded by (seed, index);
+    set_seed(s) draws new captions and crops."""
+
+    def __init__(self, items: list[dict], info: DatasetInfo, mean, std, word_vectorizer: WordVectorizer,
+                 seed: int = 0, word_ids: bool = False):
+        self.items, self.info, self.wv, self.seed, self.word_ids = items, info, word_vectorizer, seed, word_ids
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+
+    def set_seed(self, seed: int) -> None:
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, idx: int):
+        item = self.items[idx]
+        rng = np.random.default_rng([self.seed, idx])
+        text = item["captions"][rng.integers(len(item["captions"]))]
+        tokens = ["sos/OTHER"] + list(text["tokens"][:MAX_TEXT_LEN]) + ["eos/OTHER"]
+        sent_len = len(tokens)
+        tokens += ["unk/OTHER"] * (MAX_TEXT_LEN + 2 - sent_len)
+        rows, pos = zip(*(self.wv.index(t) for t in tokens))
+        words = np.array(rows, np.int64) if self.word_ids else self.wv.vectors[list(rows)]  # (22,) or (22, 300)
+        motion = unit_length_crop(item["motion"], self.info.unit_length, rng)[:self.info.max_motion_length]
+        m_length = len(motion)
+        out = np.zeros((self.info.max_motion_length, self.info.feat_dim), np.float32)  # (T, D), zeros = padding
+        out[:m_length] = (motion - self.mean) / self.std
+        return words, np.stack(pos), text["caption"], sent_len, out, m_length, "_".join(tokens)
+
+
+def eval_collate(batch: list) -> list:
+    """Sort by sent_len, longest first (T2M's collate_fn, needed by its packed GRU), then stack each field:
+    [words (B, 22, 300) or (B, 22), pos_ohot (B, 22, 15), captions list, sent_len (B,), motion (B, 196, D),
+    m_length (B,), tokens list]. np.stack: torch.stack of 32 x (196, 263) is ~30x slower on a busy 2-core CPU."""
+    words, pos, captions, sent_len, motion, m_length, tokens = zip(*sorted(batch, key=lambda b: b[3], reverse=True))
+    return [torch.from_numpy(np.stack(words)), torch.from_numpy(np.stack(pos)), list(captions), torch.tensor(sent_len),
+            torch.from_numpy(np.stack(motion)), torch.tensor(m_length), list(tokens)]
+
+
+def eval_loader(dataset: EvalDataset, batch_size: int = 32, seed: int = 0, shuffle: bool = True) -> DataLoader:
+    """Batches of 32, shuffled, last partial batch dropped (R-precision is defined within batches of 32)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=True, collate_fn=eval_collate,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training an evaluator from scratch (train_decomp_v3.py + train_tex_mot_match.py)
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class TrainEvaluatorConfig:
+    ae_iters: int = 300           # movement auto-encoder steps (T2M trains it for many epochs; few suffice here)
+    ae_batch_size: int = 128      # 24-frame windows per auto-encoder step
+    ae_window: int = 24           # window length in frames (T2M MotionDataset window_size)
+    lambda_sparsity: float = 0.001  # weight of mean |latent|
+    lambda_smooth: float = 0.001  # weight of L1 between consecutive latents
+    match_epochs: int = 5         # text-motion matching epochs (T2M max_epoch 300); synthetic val R@3 > 0.9 by 5
+    match_lr: float = 1e-4        # Adam lr of the text and motion encoders (T2M 1e-4)
+    word_lr: float = 1e-3         # Adam lr of learned word embeddings (unused with GloVe)
+    margin: float = 10.0          # contrastive loss margin for mismatched pairs
+    grad_clip: float = 0.5        # gradient-norm clip per encoder
+    word_vectors: str = "auto"    # auto (GloVe if <evaluator_dir>/glove is complete, else learned) | glove | learned
+    feat_bias: float = 5.0        # root/contact std divided by this in the evaluator's own stats (once, see docstring)
+
+
+def _feature_groups(joints_num: int) -> list[slice]:
+    """root_rot_vel, root_lin_vel, root_y, ric, rot6d, local_vel, foot_contact (SPEC 1.2); repeated from data.py."""
+    ends = [1, 3, 4, 4 + 3 * (joints_num - 1), 4 + 9 * (joints_num - 1), 4 + 9 * (joints_num - 1) + 3 * joints_num]
+    return [slice(a, b) for a, b in zip([0] + ends, ends + [ends[-1] + 4])]
+
+
+def compute_evaluator_stats(items: list[dict], joints_num: int, feat_bias: float = 5.0):
+    """HumanML3D's cal_mean_variance over all frames of `items`: (mean, std) np.float32 (D,), std averaged within
+    each feature group, root_rot_vel / root_lin_vel / root_y / foot_contact std divided by feat_bias."""
+    frames = np.concatenate([item["motion"] for item in items]).astype(np.float64)  # (sum F, D)
+    mean, std = frames.mean(0), frames.std(0)
+    groups = _feature_groups(joints_num)
+    for i, g in enumerate(groups):
+        std[g] = std[g].mean() / (feat_bias if i in (0, 1, 2, 6) else 1.0)
+    if not (std > 0).all():
+        raise ValueError(f"compute_evaluator_stats: zero std in feature dims {np.flatnonzero(std <= 0)[:10]}")
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor, label: float, margin: float) -> torch.Tensor:
+    """Hadsell et al. 2006: label 0 (matching) -> d^2, label 1 (mismatched) -> max(0, margin - d)^2; mean over B."""
+    d = F.pairwise_distance(a, b)  # (B,)
+    return torch.mean((1 - label) * d.pow(2) + label * torch.clamp(margin - d, min=0).pow(2))
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def train_evaluator(root, info: DatasetInfo, evaluator_dir, cfg: TrainEvaluatorConfig = TrainEvaluatorConfig(),
+                    seed: int = 0, device="cpu") -> Path:
+    """Train Guo's evaluator on <root> (train split; val split picks `finest`) and write it in the official layout
+    under <evaluator_dir>/<evaluator_name(info)>. Returns the path of finest.tar. Prints one line per epoch."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    out = Path(evaluator_dir) / evaluator_name(info)
+    t_start = time.time()
+    train_items, val_items = load_split(root, "train", info), load_split(root, "val", info)
+    mean, std = compute_evaluator_stats(train_items, info.joints_num, cfg.feat_bias)
+    (out / "meta").mkdir(parents=True, exist_ok=True)
+    np.save(out / "meta" / "mean.npy", mean)
+    np.save(out / "meta" / "std.npy", std)
+
+    # Vocabulary: the shared GloVe vectors, or words of the train split with embeddings learned below.
+    glove_dir = Path(evaluator_dir) / "glove"
+    has_glove = all((glove_dir / f"our_vab_{s}").is_file() for s in ("data.npy", "words.pkl", "idx.pkl"))
+    if cfg.word_vectors not in ("auto", "glove", "learned"):
+        raise ValueError(f"word_vectors must be auto | glove | learned, got {cfg.word_vectors!r}")
+    learned = cfg.word_vectors == "learned" or (cfg.word_vectors == "auto" and not has_glove)
+    if learned:
+        words = ["sos", "eos", "unk"] + sorted({t.rpartition("/")[0] for it in train_items for c in it["captions"]
+                                               for t in c["tokens"]} - {"sos", "eos", "unk"})
+        word_emb = nn.Embedding(len(words), 300).to(device)
+        nn.init.normal_(word_emb.weight, std=0.3)  # ~GloVe's norm scale
+        save_vocabulary(out / "glove", words, word_emb.weight.detach().cpu().numpy())
+        wv = WordVectorizer(out / "glove")
+    else:
+        wv = WordVectorizer(glove_dir)  # raises if word_vectors="glove" and GloVe is missing
+    print(f"evaluator {out.name}: {len(train_items)} train / {len(val_items)} val items, "
+          f"{'learned' if learned else 'GloVe'} word vectors ({len(wv.words)} words)")
+
+    # ---- stage 1: movement auto-encoder on random 24-frame windows
+    ev = Evaluator(info.feat_dim, mean, std, wv, info.unit_length).to(device)
+    decoder = MovementConvDecoder(512, 512, info.feat_dim).to(device)
+    opt = torch.optim.Adam(list(ev.movement_encoder.parameters()) + list(decoder.parameters()), lr=1e-4)
+    normed = [(it["motion"] - mean) / std for it in train_items]
+    ev.movement_encoder.train()
+    for it in (bar := tqdm(range(cfg.ae_iters), desc="movement auto-encoder")):
+        picks = rng.integers(len(normed), size=cfg.ae_batch_size)
+        starts = [rng.integers(len(normed[i]) - cfg.ae_window + 1) for i in picks]
+        x = torch.from_numpy(np.stack([normed[i][s:s + cfg.ae_window] for i, s in zip(picks, starts)])).to(device)
+        latents = ev.movement_encoder(x[..., :-4])  # (B, window/4, 512)
+        loss_rec = F.l1_loss(decoder(latents), x)
+        loss = loss_rec + cfg.lambda_sparsity * latents.abs().mean() + \
+            cfg.lambda_smooth * F.l1_loss(latents[:, 1:], latents[:, :-1])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if it % 50 == 0:
+            bar.set_postfix(rec=f"{loss_rec.item():.4f}")
+    _atomic_save({"movement_enc": ev.movement_encoder.state_dict(), "movement_dec": decoder.state_dict(),
+                  "iter": cfg.ae_iters}, out / "Decomp_SP001_SM001_H512" / "model" / "latest.tar")
+    t_ae = time.time() - t_start
+
+    # ---- stage 2: text-motion matching with a frozen movement encoder
+    ev.movement_encoder.eval().requires_grad_(False)
+    params = [{"params": list(ev.text_encoder.parameters()) + list(ev.motion_encoder.parameters()), "lr": cfg.match_lr}]
+    if learned:
+        params.append({"params": word_emb.parameters(), "lr": cfg.word_lr})
+    opt = torch.optim.Adam(params)
+    train_set = EvalDataset(train_items, info, mean, std, wv, seed=seed, word_ids=learned)
+    val_set = EvalDataset(val_items, info, mean, std, wv, seed=seed, word_ids=learned)
+
+    def run_batch(batch, train: bool):
+        words, pos_ohot, _, cap_lens, motions, m_lens, _ = batch
+        with torch.set_grad_enabled(train):
+            word_embs = word_emb(words.to(device)) if learned else words.to(device)  # (B, L, 300)
+            movements = ev.movement_encoder(motions[..., :-4].to(device))  # (B, T/4, 512), frozen
+            motion_emb = ev.motion_encoder(movements, torch.div(m_lens, info.unit_length, rounding_mode="floor"))
+            text_emb = ev.text_encoder(word_embs, pos_ohot.to(device), cap_lens)
+            # Negatives: motions rolled by a random shift in [0, B-2] (T2M; a shift of 0 happens 1 time in B-1).
+            shift = int(rng.integers(0, len(motion_emb) - 1))
+            rolled = motion_emb[(torch.arange(len(motion_emb)) + shift) % len(motion_emb)]
+            loss_pos = contrastive_loss(text_emb, motion_emb, 0.0, cfg.margin)
+            loss_neg = contrastive_loss(text_emb, rolled, 1.0, cfg.margin)
+        return loss_pos, loss_neg, text_emb.detach(), motion_emb.detach()
+
+    best, step, t_match = float("inf"), 0, time.time()
+    finest = out / "text_mot_match" / "model" / "finest.tar"
+    for epoch in range(cfg.match_epochs):
+        train_set.set_seed(seed * 1000 + epoch)
+        ev.text_encoder.train(), ev.motion_encoder.train()
+        sums = np.zeros(2)
+        for batch in tqdm(eval_loader(train_set, 32, seed=seed * 1000 + epoch), desc=f"matching epoch {epoch}",
+                          leave=False):
+            loss_pos, loss_neg, _, _ = run_batch(batch, train=True)
+            opt.zero_grad(set_to_none=True)
+            (loss_pos + loss_neg).backward()
+            for net in (ev.text_encoder, ev.motion_encoder):
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            sums, step = sums + [loss_pos.item(), loss_neg.item()], step + 1
+        n_train = len(train_set) // 32
+        ev.text_encoder.eval(), ev.motion_encoder.eval()
+        val_loss, top, n_val = 0.0, np.zeros(3), 0
+        for batch in eval_loader(val_set, 32, seed=epoch):
+            loss_pos, loss_neg, text_emb, motion_emb = run_batch(batch, train=False)
+            val_loss += (loss_pos + loss_neg).item()
+            dist = torch.cdist(text_emb, motion_emb)  # (B, B) text i vs motion j
+            rank = (dist < dist.diagonal()[:, None]).sum(1)  # motions closer than the paired one
+            top, n_val = top + [(rank < k).sum().item() for k in (1, 2, 3)], n_val + len(rank)
+        val_loss /= max(n_val // 32, 1)
+        msg = (f"epoch {epoch:>3} | pos {sums[0] / n_train:.3f} neg {sums[1] / n_train:.3f} | val loss {val_loss:.3f} "
+               f"| val R@1/2/3 {top[0] / max(n_val, 1):.3f}/{top[1] / max(n_val, 1):.3f}/{top[2] / max(n_val, 1):.3f}"
+               f" | {(time.time() - t_match) / (epoch + 1):.1f} s/epoch")
+        if val_loss < best:
+            best = val_loss
+            _atomic_save({"movement_encoder": ev.movement_encoder.state_dict(),
+                          "text_encoder": ev.text_encoder.state_dict(),
+                          "motion_encoder": ev.motion_encoder.state_dict(), "epoch": epoch, "iter": step}, finest)
+            if learned:  # the vocabulary must match the text encoder saved beside it
+                save_vocabulary(out / "glove", words, word_emb.weight.detach().cpu().numpy())
+            msg += " | saved finest"
+        print(msg, flush=True)
+    (out / "text_mot_match" / "train_config.json").write_text(json.dumps(
+        {**asdict(cfg), "seed": seed, "data_root": str(root), "word_vectors_used": "learned" if learned else "glove",
+         "best_val_loss": best, "autoencoder_s": round(t_ae, 1), "matching_s": round(time.time() - t_match, 1),
+         "total_s": round(time.time() - t_start, 1)}, indent=2))
+    print(f"evaluator written to {out} in {time.time() - t_start:.0f} s (auto-encoder {t_ae:.0f} s)")
+    return finest
