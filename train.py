@@ -60,12 +60,12 @@ class TrainConfig:
     num_timesteps: int = 1000         # T, linear betas 1e-4..0.02
     cond_mask_prob: float = 0.1       # condition dropout for classifier-free guidance
     # optimisation
-    steps: int = 1500                 # optimiser steps
+    steps: int = 1200                 # optimiser steps
     batch_size: int = 32              # per process
     lr: float = 4e-4                  # AdamW learning rate
     weight_decay: float = 0.01        # AdamW weight decay
     lr_decay: float = 0.9             # lr multiplied by this ...
-    lr_decay_every: int = 250         # ... every this many steps
+    lr_decay_every: int = 200         # ... every this many steps
     grad_clip: float = 1.0            # global gradient-norm clip
     ema_decay: float = 0.995          # EMA decay per EMA update
     ema_every: int = 1                # steps between EMA updates
@@ -79,7 +79,7 @@ class TrainConfig:
     seed: int = 0                     # seeds python, numpy and torch
     num_workers: int = 0              # DataLoader workers
     log_every: int = 100              # steps between log lines
-    save_every: int = 250             # steps between checkpoints
+    save_every: int = 200             # steps between checkpoints
     resume: bool = False              # continue from <out_dir>/ckpt.pt if it exists
 
 
