@@ -92,7 +92,7 @@ def load_generator(ckpt_path: str | Path, device: str | torch.device = "cpu", us
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} not found; train one with `python train.py`")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # holds numpy arrays and rng state
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     missing = [k for k in ("model", "ema", "config", "model_args", "mean", "std", "text_encoder") if k not in ckpt]
     if missing:
         raise KeyError(f"{ckpt_path} is not a train.py checkpoint: missing {missing}")

@@ -151,6 +151,18 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
+def numpy_rng_state() -> dict:
+    """numpy's global MT19937 state as tensors and ints, so checkpoints load with weights_only=True."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached)}
+
+
+def set_numpy_rng_state(state: dict) -> None:
+    np.random.set_state(("MT19937", state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+                         state["cached_gaussian"]))
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write atomically: a killed save leaves the previous checkpoint intact (temp file, then rename)."""
     tmp = path.with_suffix(".pt.tmp")
@@ -218,7 +230,7 @@ def main(argv: list[str]) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, ckpt_path = 0, out_dir / "ckpt.pt"
     if cfg.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)  # holds numpy rng state
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ckpt["model_args"] != margs:
             sys.exit(f"train.py: {ckpt_path} was trained with {ckpt['model_args']}, config gives {margs}")
         model.load_state_dict(ckpt["model"])
@@ -226,7 +238,7 @@ def main(argv: list[str]) -> None:
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
         random.setstate(ckpt["rng"]["python"])
-        np.random.set_state(ckpt["rng"]["numpy"])
+        set_numpy_rng_state(ckpt["rng"]["numpy"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if master:
             print(f"resumed from {ckpt_path} at step {step}")
@@ -242,9 +254,9 @@ def main(argv: list[str]) -> None:
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "config": asdict(cfg), "model_args": margs, "step": step, "mean": mean, "std": std,
-            "text_encoder": cfg.text_encoder, "data_root": str(root),
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}})
+            "config": asdict(cfg), "model_args": margs, "step": step, "mean": torch.from_numpy(mean),
+            "std": torch.from_numpy(std), "text_encoder": cfg.text_encoder, "data_root": str(root),
+            "rng": {"python": random.getstate(), "numpy": numpy_rng_state(), "torch": torch.get_rng_state()}})
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")

@@ -40,7 +40,7 @@ def work(tmp_path_factory):
 def test_train_default_dataset_builds_and_checkpoints(work):
     work, proc = work
     assert (work / "synth" / "meta.json").is_file(), "train.py should build the embedded dataset on first use"
-    ckpt = torch.load(work / "run" / "ckpt.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(work / "run" / "ckpt.pt", map_location="cpu", weights_only=True)
     assert ckpt["step"] == 6
     assert {"model", "ema", "optimizer", "config", "model_args", "mean", "std", "rng"} <= set(ckpt)
     assert ckpt["config"]["dataset"] == "synthetic"
@@ -95,17 +95,17 @@ def test_resume_after_kill(work):
         time.sleep(0.5)
         if ckpt_path.exists():
             try:
-                step = torch.load(ckpt_path, map_location="cpu", weights_only=False)["step"]
+                step = torch.load(ckpt_path, map_location="cpu", weights_only=True)["step"]
             except Exception:  # noqa: BLE001 - being replaced right now; the rename makes this rare
                 pass
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert step >= 4, "no checkpoint appeared before the deadline"
-    saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)["step"]
+    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)["step"]
     out = run(ROOT / "train.py", "--data_root=synth", f"--steps={saved + 2}", "--save_every=2", "--out_dir=killed",
               "--resume", *TINY, cwd=work)
     assert f"resumed from killed/ckpt.pt at step {saved}" in out.stdout
-    assert torch.load(ckpt_path, map_location="cpu", weights_only=False)["step"] == saved + 2
+    assert torch.load(ckpt_path, map_location="cpu", weights_only=True)["step"] == saved + 2
     assert not list((work / "killed").glob("*.tmp")), "atomic save leaves no temp file behind"
 
 
@@ -116,7 +116,7 @@ def test_torchrun_two_cpu_processes(work):
                           cwd=work, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 process(es)" in proc.stdout
-    assert torch.load(work / "ddp" / "ckpt.pt", map_location="cpu", weights_only=False)["step"] == 3
+    assert torch.load(work / "ddp" / "ckpt.pt", map_location="cpu", weights_only=True)["step"] == 3
 
 
 def test_train_and_sample_on_real_humanml3d_sample(hml3d_sample, tmp_path):
