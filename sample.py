@@ -13,6 +13,7 @@ For every prompt and sample it writes into --out_dir (default <ckpt dir>/samples
 `load_generator` is the one interface through which evaluate.py reaches every model the project trains.
 """
 import argparse
+import pickle
 import re
 import sys
 from pathlib import Path
@@ -92,7 +93,11 @@ def load_generator(ckpt_path: str | Path, device: str | torch.device = "cpu", us
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} not found; train one with `python train.py`")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{ckpt_path} holds objects other than tensors and plain values, so it is not a checkpoint "
+                         f"of this train.py (or one written before statistics were stored as tensors): {err}") from None
     missing = [k for k in ("model", "ema", "config", "model_args", "mean", "std", "text_encoder") if k not in ckpt]
     if missing:
         raise KeyError(f"{ckpt_path} is not a train.py checkpoint: missing {missing}")
