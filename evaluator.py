@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from data import DatasetInfo, load_split, unit_length_crop
+from motion import feature_slices
 
 # Released HumanML3D evaluator (t2m/text_mot_match/model/finest.tar of the T2M / MDM / StableMoFusion downloads).
 T2M_FINEST_SIZE = 245_580_211
@@ -386,20 +387,14 @@ class TrainEvaluatorConfig:
     feat_bias: float = 5.0        # root/contact std divided by this in the evaluator's own stats (once, see docstring)
 
 
-def _feature_groups(joints_num: int) -> list[slice]:
-    """root_rot_vel, root_lin_vel, root_y, ric, rot6d, local_vel, foot_contact (SPEC 1.2); repeated from data.py."""
-    ends = [1, 3, 4, 4 + 3 * (joints_num - 1), 4 + 9 * (joints_num - 1), 4 + 9 * (joints_num - 1) + 3 * joints_num]
-    return [slice(a, b) for a, b in zip([0] + ends, ends + [ends[-1] + 4])]
-
-
-def compute_evaluator_stats(items: list[dict], joints_num: int, feat_bias: float = 5.0):
+def compute_evaluator_stats(items: list[dict], kind: str, feat_bias: float = 5.0):
     """HumanML3D's cal_mean_variance over all frames of `items`: (mean, std) np.float32 (D,), std averaged within
     each feature group, root_rot_vel / root_lin_vel / root_y / foot_contact std divided by feat_bias."""
     frames = np.concatenate([item["motion"] for item in items]).astype(np.float64)  # (sum F, D)
     mean, std = frames.mean(0), frames.std(0)
-    groups = _feature_groups(joints_num)
-    for i, g in enumerate(groups):
-        std[g] = std[g].mean() / (feat_bias if i in (0, 1, 2, 6) else 1.0)
+    for name, g in feature_slices(kind).items():
+        biased = name in ("root_rot_vel", "root_lin_vel", "root_y", "foot_contact")
+        std[g] = std[g].mean() / (feat_bias if biased else 1.0)
     if not (std > 0).all():
         raise ValueError(f"compute_evaluator_stats: zero std in feature dims {np.flatnonzero(std <= 0)[:10]}")
     return mean.astype(np.float32), std.astype(np.float32)
@@ -426,7 +421,7 @@ def train_evaluator(root, info: DatasetInfo, evaluator_dir, cfg: TrainEvaluatorC
     out = Path(evaluator_dir) / evaluator_name(info)
     t_start = time.time()
     train_items, val_items = load_split(root, "train", info), load_split(root, "val", info)
-    mean, std = compute_evaluator_stats(train_items, info.joints_num, cfg.feat_bias)
+    mean, std = compute_evaluator_stats(train_items, info.kind, cfg.feat_bias)
     (out / "meta").mkdir(parents=True, exist_ok=True)
     np.save(out / "meta" / "mean.npy", mean)
     np.save(out / "meta" / "std.npy", std)
