@@ -148,10 +148,16 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, captions: list[str]):
+        """Frozen encoding (no autograd graph): see encode()."""
+        return self.encode(captions)
+
+    def encode(self, captions: list[str]):
         """captions: list of B strings ->
         tokens (B, L, C) float32 last-layer states, mask (B, L) bool (True = real token), pooled (B, C) float32.
 
-        Sentence encoders: L = longest caption in the batch (<= max_length); pooled = masked mean.
+        Differentiable with respect to the tower's trainable parameters (MoCLIP stage 2 unfreezes its last layers);
+        forward() is the same under torch.no_grad. Sentence encoders: L = longest caption (<= max_length); pooled =
+        masked mean.
         CLIP: L = max_length (77); mask is all True because StableMoFusion attends to all 77 states -- under
         CLIP's causal attention the states after EOT summarise the caption, they are not padding; pooled = EOT state.
         """
