@@ -3,7 +3,7 @@
     python evaluate.py --ckpt out/synthetic/ckpt.pt                        # 20 replications, as in the papers
     python evaluate.py --ckpt out/synthetic/ckpt.pt --replication_times=3 --mm_num_samples=20 --mm_num_repeats=10
     python evaluate.py --dataset=synthetic --compare_split=train          # real motions only: checks an evaluator
-    python evaluate.py --train_evaluator --dataset=synthetic              # train an evaluator (~10 min on 2 cores)
+    python evaluate.py --train_evaluator --dataset=synthetic     # train an evaluator, one check (~15-20 min, 2 cores)
     python evaluate.py --ckpt out/humanml3d/ckpt.pt --evaluator_dir=./checkpoints/evaluator   # official t2m one
 
 Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask, SPEC 4.4); the
