@@ -156,11 +156,12 @@ def _sides(side: str) -> tuple[list[int], list[int]]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The checks: one per primitive; `side` is the label's suffix (None for primitives without one)
+# The checks: check_<primitive>(k = kinematics(joints), th = CHECK_THRESHOLDS, side = the label's suffix, None for
+# primitives without one) -> bool. Sides are the person's own; + yaw / + v_side = towards the person's left.
 # ----------------------------------------------------------------------------------------------------------------
 def _flight(k, th):
-    both_up = (k["foot_h"] > th["air"]).all(-1)                     # (T,)
-    return both_up
+    """(T,) bool: both feet up (no foot on the floor)."""
+    return (k["foot_h"] > th["air"]).all(-1)
 
 
 def _signed(side):
@@ -168,34 +169,41 @@ def _signed(side):
 
 
 def check_walk(k, th, side=None):
+    """Walks forward: cruise speed along the facing in the walking band, never both feet off the floor."""
     lo, hi = th["walk_speed"]
     return lo <= k["cruise"] < hi and _longest_run(_flight(k, th)) < th["min_air_frames"]
 
 
 def check_walk_backward(k, th, side=None):
+    """Walks backward: cruise speed against the facing, more backward than sideways."""
     return k["cruise"] <= -th["backward_speed"] and abs(k["v_side"]) < -k["v_fwd"]
 
 
 def check_jog(k, th, side=None):
+    """Jogs: cruise speed along the facing in the jogging band."""
     lo, hi = th["jog_speed"]
     return lo <= k["cruise"] < hi
 
 
 def check_run(k, th, side=None):
+    """Runs: cruise speed along the facing above the running threshold."""
     return k["cruise"] >= th["run_speed"]
 
 
 def check_side_step(k, th, side):
+    """Side steps: moves towards the stated side faster than forward or back."""
     return _signed(side) * k["v_side"] >= th["side_speed"] and abs(k["v_fwd"]) < abs(k["v_side"])
 
 
 def check_turn(k, th, side):
+    """Turns: the facing changes by turn_angle..spin_angle towards the stated side, without walking away."""
     a = _signed(side) * k["turn"]
     return th["turn_angle"] <= a < th["spin_angle"] and k["travel"] < th["travel_turn"] and \
         abs(k["cruise"]) < th["walk_speed"][0]
 
 
 def check_spin(k, th, side):
+    """Spins: the facing changes by >= spin_angle towards the stated side, without walking away."""
     return _signed(side) * k["turn"] >= th["spin_angle"] and k["travel"] < th["travel_turn"] and \
         abs(k["cruise"]) < th["walk_speed"][0]
 
@@ -209,15 +217,17 @@ def _two_footed(k, th):
 
 
 def check_jump(k, th, side=None):
+    """Jumps in place: both feet leave the floor together; the body lands where it took off."""
     return _two_footed(k, th) and k["travel"] < th["travel_turn"]
 
 
 def check_jump_forward(k, th, side=None):
+    """Jumps forward: two-footed flight and >= jump_forward m of travel along the facing."""
     return _two_footed(k, th) and k["fwd_travel"] >= th["jump_forward"] and k["cruise"] < th["jog_speed"][0]
 
 
 def check_hop(k, th, side):
-    """hop_left: hops on the left foot, the right one held up (synthetic_actions: side = the standing leg)."""
+    """Hops on the stated foot (synthetic_actions: side = the standing leg): the other foot held up, flight."""
     stand, held = (0, 1) if side == "left" else (1, 0)
     fh = k["foot_h"]
     held_up = (fh[:, held] - fh[:, stand] > th["hop_lift"]).mean() >= th["hop_frac"]
@@ -225,6 +235,7 @@ def check_hop(k, th, side):
 
 
 def check_jumping_jacks(k, th, side=None):
+    """Jumping jacks: both wrists above the shoulders, flight, feet spread wide."""
     arms_up = (k["wrist_up"] > th["wrist_up"]).all(-1).any()
     return arms_up and _flight(k, th).any() and k["ankle_gap"].max() >= th["jacks_spread"]
 
@@ -237,14 +248,17 @@ def _low(k, th):
 
 
 def check_squat(k, th, side=None):
+    """Squats: the pelvis goes down (feet on the floor, no knee down) and comes up within sit_hold."""
     return 0 < _low(k, th) < th["sit_hold"]
 
 
 def check_sit_stand(k, th, side=None):
+    """Sits down and stands up: the pelvis stays down for >= sit_hold."""
     return _low(k, th) >= th["sit_hold"]
 
 
 def check_kneel(k, th, side):
+    """Kneels on the stated knee: it comes to the floor, well below the other knee."""
     down, other = (0, 1) if side == "left" else (1, 0)
     knee = k["knee_h"]
     near = knee[:, down] <= th["kneel_knee"]
@@ -271,19 +285,23 @@ def _arms(k, th, side, level, waving):
 
 
 def check_wave(k, th, side):
+    """Waves with the stated hand(s): wrist above the shoulder, swaying sideways; the other arm stays down."""
     return _arms(k, th, side, th["wrist_up"], True)
 
 
 def check_raise_arms(k, th, side):
+    """Raises the stated arm(s): wrist at or above shoulder height and still; the other arm stays down."""
     return _arms(k, th, side, th["raise_up"], False)
 
 
 def check_clap(k, th, side=None):
+    """Claps: the wrists come together at least clap_count times."""
     return _count_runs(k["wrist_gap"] < th["clap_gap"]) >= th["clap_count"]
 
 
 def check_punch(k, th, side):
-    """punch_both: a guard with both fists and at least one jab (one repetition alternates only once)."""
+    """Punches with the stated fist(s) from a guard: the wrist reaches punch_reach in front of the shoulder, the
+    other does not; punch_both: a guard with both fists and at least one jab (one repetition throws only one)."""
     on, off = _sides(side)
     reach = k["wrist_fwd"].max(0)                                   # (2,)
     guard = _longest_run((k["wrist_fwd"][:, on] > th["guard"]).all(-1)) >= th["arm_hold"] * k["fps"]
@@ -293,12 +311,14 @@ def check_punch(k, th, side):
 
 
 def check_kick(k, th, side):
+    """Kicks with the stated foot: it rises >= kick_lift while the other foot stays on the floor."""
     kick, stand = (0, 1) if side == "left" else (1, 0)
     fh = k["foot_h"]
     return bool(((fh[:, kick] >= th["kick_lift"]) & (fh[:, stand] < th["air"])).any()) and not _flight(k, th).any()
 
 
 def check_bow(k, th, side=None):
+    """Bows: the trunk leans forward >= bow_lean with the pelvis near standing height, for 0.3 s."""
     ok = (k["lean"] >= th["bow_lean"]) & (k["pelvis_drop"] < th["bow_drop"])
     return _longest_run(ok) >= 0.3 * k["fps"]
 
