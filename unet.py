@@ -307,7 +307,7 @@ class CondUnet1D(nn.Module):
 
         Returns the guided x0 = uncond + guidance * (cond - uncond), shape (B, T, D) (StableMoFusion
         forward_with_cfg). rescale = phi > 0 applies CFG rescale (Lin et al. 2024, "Common Diffusion Noise Schedules
-        and Sample Steps are Flawed", sec. 3.4, eqs. 15-16, there phi = 0.7) to that guided x0: x_rescaled = x0 *
+        and Sample Steps are Flawed", sec. 3.4, there phi = 0.7) to that guided x0: x_rescaled = x0 *
         std(cond) / std(x0) per sample over (T, D), returned as phi * x_rescaled + (1 - phi) * x0 (diffusers'
         rescale_noise_cfg).
         """
@@ -317,7 +317,7 @@ class CondUnet1D(nn.Module):
         out = self._unet(torch.cat([x, x]), torch.cat([t, t]), idx, text, text_mask, False)   # (2B, T, D)
         cond, uncond = out[:B], out[B:]
         x0 = uncond + guidance * (cond - uncond)
-        if rescale > 0:  # eq. 15-16: bring the guided x0's per-sample std back to the conditional prediction's
+        if rescale > 0:  # sec. 3.4: bring the guided x0's per-sample std back to the conditional prediction's
             x0_rescaled = x0 * (cond.std(dim=(1, 2), keepdim=True) / x0.std(dim=(1, 2), keepdim=True))
             x0 = rescale * x0_rescaled + (1 - rescale) * x0
         return x0
