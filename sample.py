@@ -25,6 +25,7 @@ from data import DATASETS
 from diffusion import GaussianDiffusion
 from moclip import TextEncoder
 from motion import recover_from_ric
+from realism import describe
 from render import render_animation, render_filmstrip
 from unet import CondUnet1D
 
@@ -50,12 +51,14 @@ class Generator:
 
     @torch.no_grad()
     def generate(self, captions: list[str], lengths: list[int], guidance: float | None = None,
-                 steps: int | None = None, sampler: str | None = None, seed: int | None = None) -> torch.Tensor:
+                 steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+                 guidance_rescale: float | None = None) -> torch.Tensor:
         """Sample one motion per caption.
 
         captions: B strings; lengths: B ints in frames. The batch is sampled at T = max(lengths) and each motion is
         zeroed past its own length (StableMoFusion's protocol). guidance/steps/sampler default to the training
-        config (CFG 2.5, 10 solver steps, SDE-DPM-Solver++(2M) Karras). Returns float32 (B, T, D) on the CPU in the
+        config (CFG 2.5, 10 solver steps, SDE-DPM-Solver++(2M) Karras); guidance_rescale (CFG rescale phi, unet.py)
+        to the config's, 0 (off) for checkpoints written before it existed. Returns float32 (B, T, D) on the CPU in the
         generator's normalised space. Raises ValueError on mismatched inputs or an unknown sampler."""
         if len(captions) != len(lengths) or not captions:
             raise ValueError(f"generate: need as many captions as lengths, got {len(captions)} and {len(lengths)}")
@@ -63,6 +66,7 @@ class Generator:
         if sampler not in SAMPLERS:
             raise ValueError(f"generate: sampler must be one of {SAMPLERS}, got {sampler!r}")
         guidance = self.config["guidance"] if guidance is None else guidance
+        rescale = self.config.get("guidance_rescale", 0.0) if guidance_rescale is None else guidance_rescale
         if steps is None and sampler != "ddpm":  # ddpm without --steps walks all T steps
             steps = self.config["sample_steps"]
         text, text_mask = self.text_encoder(list(captions))[:2]                # (B, L, C), (B, L)
@@ -71,7 +75,7 @@ class Generator:
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
 
         def model_fn(x_t, t):
-            return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance)
+            return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance, rescale=rescale)
 
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         with autocast:
@@ -181,7 +185,8 @@ def main(argv: list[str]) -> None:
             if not args.no_render:
                 written.append(render_animation(joints[j], stem, text, kind=kind))
                 written.append(render_filmstrip(joints[j], stem, text, kind=kind))
-            print(f"[{text!r}, {frames} frames] -> " + ", ".join(str(w) for w in written))
+            print(f"[{text!r}, {frames} frames] {describe(joints[j], gen.info.fps, kind)} -> " +
+                  ", ".join(str(w) for w in written))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ class TrainConfig:
     sampler: str = "sde-dpm++2m-karras"  # sde-dpm++2m-karras (StableMoFusion) | dpm++2m | ddpm
     sample_steps: int = 10            # solver steps
     guidance: float = 2.5             # classifier-free guidance scale
+    guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
     # run
     out_dir: str = ""                 # '' -> out/<dataset>
     device: str = "auto"              # auto -> cuda, then mps, then cpu

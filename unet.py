@@ -302,17 +302,25 @@ class CondUnet1D(nn.Module):
         return self._unet(x, t, idx, text[idx], None if text_mask is None else text_mask[idx], return_features)
 
     @torch.no_grad()
-    def forward_with_cfg(self, x, t, text, text_mask=None, guidance: float = 2.5):
+    def forward_with_cfg(self, x, t, text, text_mask=None, guidance: float = 2.5, rescale: float = 0.0):
         """Classifier-free guidance in one batched pass: rows [x; x], only the first half sees the text.
 
-        Returns uncond + guidance * (cond - uncond), shape (B, T, D) (StableMoFusion forward_with_cfg).
+        Returns the guided x0 = uncond + guidance * (cond - uncond), shape (B, T, D) (StableMoFusion
+        forward_with_cfg). rescale = phi > 0 applies CFG rescale (Lin et al. 2024, "Common Diffusion Noise Schedules
+        and Sample Steps are Flawed", sec. 3.4, there phi = 0.7) to that guided x0: x_rescaled = x0 *
+        std(cond) / std(x0) per sample over (T, D), returned as phi * x_rescaled + (1 - phi) * x0 (diffusers'
+        rescale_noise_cfg).
         """
         B = x.shape[0]
         t = t.expand(B) if t.dim() == 0 else t
         idx = torch.arange(B, device=x.device)                                          # cond rows = first half
         out = self._unet(torch.cat([x, x]), torch.cat([t, t]), idx, text, text_mask, False)   # (2B, T, D)
         cond, uncond = out[:B], out[B:]
-        return uncond + guidance * (cond - uncond)
+        x0 = uncond + guidance * (cond - uncond)
+        if rescale > 0:  # sec. 3.4: bring the guided x0's per-sample std back to the conditional prediction's
+            x0_rescaled = x0 * (cond.std(dim=(1, 2), keepdim=True) / x0.std(dim=(1, 2), keepdim=True))
+            x0 = rescale * x0_rescaled + (1 - rescale) * x0
+        return x0
 
     def _unet(self, x, t, cond_idx, text, text_mask, return_features):
         """x (B, T, D), t (B,), cond_idx (N,), text (N, L, C_text) for those rows, text_mask (N, L) or None."""
