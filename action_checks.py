@@ -2,7 +2,7 @@
 
 FID and R-Precision are aggregates: they cannot say that a model never waves or kicks with the wrong foot. Each
 check here reads recovered joints (T, 22, 3) (metres, y up, 20 fps, HumanML3D skeleton) and answers "does this
-motion do what its label says": waves raise that wrist above the shoulder and sway it, kicks lift that foot while the
+motion do what its label says": waves raise that wrist above the shoulder and swing it, kicks lift that foot while the
 other one stands, turns change the facing towards the stated side, walks move along (or against) the facing, jumps
 leave the floor with both feet, and so on for every primitive in synthetic_actions.PRIMITIVES. Labels are those of
 the dataset's frame_labels/<id>.json ("walk", "kick_left", "wave_both", ...); sides are the person's own.
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
 
 # HumanML3D joint indices (paramUtil.py t2m_kinematic_chain)
 PELVIS, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT = 0, 1, 2, 4, 5, 7, 8, 10, 11
@@ -51,8 +52,9 @@ CHECK_THRESHOLDS = dict(
     wrist_up=0.0,               # m: a wrist is raised when above its shoulder (neutral -0.49, wave +0.12, raise >= 0)
     raise_up=-0.1,              # m: raised arms (raise_arms "side" holds the wrist at shoulder height, clap -0.12)
     arm_hold=0.5,               # s a raised wrist stays up
-    sway=0.05,                  # m: std of a raised wrist's sideways position: waves >= (0.07-0.09 for an
-                                #   amplitude of 0.11 m at 2 Hz), raised arms below (0.01-0.04)
+    swing=0.03,                 # m: prominence of a sideways turn-around of a raised wrist (small waves swing
+                                #   +-0.045 m: 0.08-0.09 peak to peak; held raised arms drift once at most)
+    wave_swings=3,              # turn-arounds while raised: waves 3-13 in the data, raised arms 0-1
     clap_gap=0.15,              # m: wrists this close count as a clap ...
     clap_count=2,               # ... at least this many times
     punch_reach=0.4,            # m a punching wrist reaches in front of its shoulder (guard 0.22, jab 0.54) ...
@@ -62,8 +64,9 @@ CHECK_THRESHOLDS = dict(
     sit_hold=2.0,               # s the pelvis stays down for sit_stand (2.4-3.8); a squat comes up sooner (1.0-1.5)
     kneel_knee=0.2,             # m: the kneeling knee comes within this of the floor ...
     kneel_gap=0.15,             # ... and this far below the other knee
-    bow_lean=0.22,              # rad the pelvis-to-neck line leans forward (bow: 0.30-0.36 of it; squat with the
-                                #   pelvis down)
+    bow_lean=0.12,              # rad the pelvis-to-neck line leans forward (95th percentile: slight bows 0.18, deep
+                                #   0.6; runs lean up to 0.16 but travel; squats and sit-downs lean with the pelvis down)
+    bow_hold=0.5,               # s the bow's lean is held (sit_stand and squat hold it <= 0.35 s with the pelvis up)
     bow_drop=0.15,              # m: a bow keeps the pelvis within this of standing height
     jacks_spread=0.45,          # m between the ankles at the widest (jacks hop out 0.3 m each side)
 )
@@ -269,17 +272,19 @@ def _arm_up(k, th, level, i):
     return _longest_run(k["wrist_up"][:, i] > level) >= th["arm_hold"] * k["fps"]
 
 
-def _sway(k, th, level, i):
-    """Std (m) of wrist i's outward position while it is above `level` (0 when it never is)."""
-    up = k["wrist_up"][:, i] > level
-    return float(k["wrist_side"][up, i].std()) if up.sum() > 2 else 0.0
+def _swings(k, th, level, i):
+    """Sideways turn-arounds of wrist i while it is above `level`: maxima and minima of its outward position with a
+    prominence of at least th["swing"] metres. A wave swings back and forth; a raised arm moves out once."""
+    up, x = k["wrist_up"][:, i] > level, k["wrist_side"][:, i]
+    turns = np.concatenate([find_peaks(x, prominence=th["swing"])[0], find_peaks(-x, prominence=th["swing"])[0]])
+    return int(up[turns].sum())
 
 
 def _arms(k, th, side, level, waving):
     """The `side` arms are held above `level` (swaying if waving, still if not), the others are not raised; feet
     on the floor and hands apart (not jumping jacks, not a clap)."""
     on, off = _sides(side)
-    ok = all(_arm_up(k, th, level, i) and (_sway(k, th, level, i) >= th["sway"]) == waving for i in on)
+    ok = all(_arm_up(k, th, level, i) and (_swings(k, th, level, i) >= th["wave_swings"]) == waving for i in on)
     return ok and not any(_arm_up(k, th, th["raise_up"], i) for i in off) and not _flight(k, th).any() and \
         k["wrist_gap"].min() > th["clap_gap"]
 
@@ -318,9 +323,9 @@ def check_kick(k, th, side):
 
 
 def check_bow(k, th, side=None):
-    """Bows: the trunk leans forward >= bow_lean with the pelvis near standing height, for 0.3 s."""
+    """Bows: the trunk leans forward >= bow_lean with the pelvis near standing height for bow_hold, in place."""
     ok = (k["lean"] >= th["bow_lean"]) & (k["pelvis_drop"] < th["bow_drop"])
-    return _longest_run(ok) >= 0.3 * k["fps"]
+    return _longest_run(ok) >= th["bow_hold"] * k["fps"] and k["travel"] < th["travel_turn"]
 
 
 CHECKS = {"walk": check_walk, "walk_backward": check_walk_backward, "jog": check_jog, "run": check_run,
