@@ -11,8 +11,8 @@ protocol is T2M's final_evaluations.py (batches of 32, diversity over 300 pairs,
 samples with 10 pairs, 20 replications, mean +/- 1.96 std / sqrt(R) with the population std). Generated motions are
 de-normalised with the generator's statistics and re-normalised with the evaluator's own (SPEC 4.3); each uses the
 caption and the unit-length-cropped ground-truth length of a test item. Every model the project trains is reached
-through sample.load_generator. Writes <out_dir>/eval_<dataset>.md (a table laid out like the papers' Table 1) and
-eval_<dataset>.json (every replication). The evaluator itself lives in evaluator.py.
+through sample.load_generator. Writes <out_dir>/eval_<dataset>_<split>.md (a table laid out like the papers' Table 1) and
+eval_<dataset>_<split>.json (every replication). The evaluator itself lives in evaluator.py.
 
 Beside these, every row (real motion included: its values are the noise floor) gets realism figures computed on the
 recovered joints (realism.py: GMD's skating ratio, PhysDiff-style penetration and floating, mean root speed; for
@@ -377,7 +377,7 @@ def format_actions(summary: dict) -> str:
 
 def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
     """Evaluate real motions (and `gen`, a sample.Generator, when given) over cfg.replication_times replications;
-    writes eval_<dataset>.md / .json to the output directory and returns the JSON dict."""
+    writes eval_<dataset>_<split>.md / .json to the output directory and returns the JSON dict."""
     dataset_name = gen.dataset if gen is not None else (cfg.dataset or "synthetic")
     if dataset_name not in DATASETS:
         raise SystemExit(f"evaluate.py: --dataset must be one of {list(DATASETS)}, got {dataset_name!r}")
@@ -433,9 +433,10 @@ def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
               "summary": {row: {m: {"mean": v[0], "ci95": v[1]} for m, v in vals.items()}
                           for row, vals in summary.items()},
               "replications": replications, "seconds_per_replication": times}
-    (out_dir / f"eval_{dataset_name}.md").write_text(table)
-    (out_dir / f"eval_{dataset_name}.json").write_text(json.dumps(result, indent=2))
-    print(table + f"written: {out_dir / f'eval_{dataset_name}.md'} and .json")
+    stem = f"eval_{dataset_name}_{cfg.split}"                                 # one file pair per test split
+    (out_dir / f"{stem}.md").write_text(table)
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    print(table + f"written: {out_dir / stem}.md and .json")
     return result
 
 

@@ -370,9 +370,9 @@ def test_protocol_with_stand_in_generators(trained, tmp_path):
     assert bad["summary"]["standin"]["FID"]["mean"] > 3 * max(model["FID"]["mean"], real["FID"]["mean"])
     assert model["MultiModality"]["mean"] < 1e-3 < bad["summary"]["standin"]["MultiModality"]["mean"]
     assert "MultiModality" not in real
-    md = (tmp_path / "standin" / "eval_synthetic.md").read_text()
+    md = (tmp_path / "standin" / "eval_synthetic_test.md").read_text()
     assert "| Real motion |" in md and "| standin |" in md and "±" in md
-    assert (tmp_path / "standin" / "eval_synthetic.json").is_file()
+    assert (tmp_path / "standin" / "eval_synthetic_test.json").is_file()
 
 
 def test_cli_parser_and_real_only_evaluation(trained, tmp_path):
@@ -402,7 +402,7 @@ def test_realism_columns_pair_generated_with_real_root_speed(trained, tmp_path):
     # the stand-in returns each caption's real clip from frame 0, the real row a unit-length crop of it
     assert model["root_speed_ratio"]["mean"] == pytest.approx(1.0, abs=0.1)
     assert model["root_speed"]["mean"] == pytest.approx(real["root_speed"]["mean"], rel=0.1)
-    md = (tmp_path / "standin" / "eval_synthetic.md").read_text()
+    md = (tmp_path / "standin" / "eval_synthetic_test.md").read_text()
     assert "Skating ratio" in md and "Root speed ratio" in md
 
 
@@ -418,7 +418,7 @@ def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained,
     assert "| 1.5 | 0 |" in table and table.rstrip().endswith("(or sample.py / evaluate.py --guidance).")
     assert "guidance 1.5, CFG rescale 0" in table or "guidance 1.5, CFG rescale 0.7" in table
     assert (tmp_path / "sweep_guidance.md").read_text() == table
-    saved = json.loads((tmp_path / "sweep" / "g1.5_phi0" / "eval_synthetic.json").read_text())
+    saved = json.loads((tmp_path / "sweep" / "g1.5_phi0" / "eval_synthetic_val.json").read_text())
     assert saved["config"]["split"] == "val" and saved["config"]["guidance"] == 1.5
     with pytest.raises(SystemExit, match="test split"):
         sweep_guidance.sweep_guidance(cfg, dataclasses.replace(sweep, split="test"), gen)
