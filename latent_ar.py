@@ -250,18 +250,18 @@ class LatentARConfig(AEConfig):
     mlp_ratio: float = 4.0            # feed-forward width / d
     text_layers: int = 1              # pre-norm text adapter layers (official 6)
     text_cond: str = "cross"          # cross (multi-token cross-attention) | single (pooled text added to tokens)
-    dropout: float = 0.1
+    dropout: float = 0.1              # transformer and text adapter dropout
     flow_width: int = 256             # flow head width
     flow_depth: int = 3               # flow head AdaLN blocks
     cond_drop_prob: float = 0.1       # caption -> NULL_PROMPT with this probability (CFG)
     flow_batch_mul: int = 4           # flow samples (t, noise) per masked token
     # generator optimisation (official: AdamW betas 0.9/0.95, wd 0.02, 5e-5 x batch / 256, clip 3.0, EMA 0.9999)
-    gen_steps: int = 2000
-    gen_batch_size: int = 32
-    gen_lr: float = 1e-3
-    gen_warmup: int = 100
-    gen_weight_decay: float = 0.02
-    gen_grad_clip: float = 3.0
+    gen_steps: int = 900              # optimiser steps
+    gen_batch_size: int = 32          # per step
+    gen_lr: float = 1e-3              # peak learning rate (linear warm-up, then cosine to 0)
+    gen_warmup: int = 100             # warm-up steps (official: 100 epochs)
+    gen_weight_decay: float = 0.02    # AdamW, matrices only (official add_weight_decay)
+    gen_grad_clip: float = 3.0        # global gradient-norm clip
     ema_decay: float = 0.995          # per step
     # sampling defaults stored in the checkpoint
     decode_iters: int = 16            # K masked-decoding iterations (official 49 // 3 = 16)
@@ -272,9 +272,10 @@ class LatentARConfig(AEConfig):
 
 PRESETS = {
     "cpu": {},
-    "paper": dict(ae_width=1024, ae_lr=5e-5, ae_warmup=1000, ae_steps=200_000, text_encoder="openai/clip-vit-base-patch32",
+    "paper": dict(ae_width=1024, ae_lr=5e-5, ae_warmup=1000, ae_steps=200_000,
+                  text_encoder="openai/clip-vit-base-patch32",
                   d_model=1024, num_layers=16, num_heads=16, text_layers=6, flow_width=1280, flow_depth=8,
-                  gen_lr=2e-4, gen_warmup=5000, gen_steps=300_000, gen_batch_size=64, ema_decay=0.9999,
+                  gen_lr=5e-5 * 64 / 256, gen_warmup=5000, gen_steps=300_000, gen_batch_size=64, ema_decay=0.9999,
                   guidance=5.5, log_every=100, save_every=5000),
 }
 

@@ -54,7 +54,7 @@ from motion import recover_from_ric
 
 class CausalConv1d(nn.Module):
     """Conv1d with left padding only: (k - 1) * dilation + 1 - stride frames, zeros or edge replicas (SPEC 9.2).
-    (B, C_in, T) -> (B, C_out, T // stride) for T divisible by stride; output t sees inputs <= stride * t + stride - 1."""
+    (B, C_in, T) -> (B, C_out, T // stride) for T divisible by stride; output t sees inputs <= stride (t + 1) - 1."""
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, dilation: int = 1,
                  replicate: bool = False):
@@ -311,7 +311,7 @@ class AEConfig:
     align_weight: float = 1e-3        # 1 - cos(z_i, W e_i); 0 trains the unaligned SAE
     label_encoder: str = ""           # frame-label text encoder; '' -> packaged all-MiniLM-L6-v2 (pooled vector)
     # optimisation (official: AdamW 5e-5, batch 32, 1000 warm-up iterations then cosine, clip 1.0)
-    ae_steps: int = 1500              # optimiser steps
+    ae_steps: int = 800               # optimiser steps (CPU preset: both stages ~15 min on 2 idle cores, estimated)
     ae_batch_size: int = 32
     ae_lr: float = 1e-3               # peak learning rate
     ae_warmup: int = 100              # linear warm-up steps, then cosine to 0
@@ -459,8 +459,9 @@ def train_autoencoder(cfg: AEConfig) -> Path:
                 sums[k] = sums.get(k, 0.0) + v.item()
             if step % cfg.log_every == 0 or step == cfg.ae_steps:
                 dt = (time.time() - t0) / n
-                print(f"ae step {step:>6}/{cfg.ae_steps} | " + " | ".join(f"{k} {v / n:.4g}" for k, v in sums.items())
-                      + f" | lr {lr:.2e} | {dt * 1000:.0f} ms/step | {cfg.ae_batch_size / dt:.1f} samples/s", flush=True)
+                terms = " | ".join(f"{k} {v / n:.4g}" for k, v in sums.items())
+                print(f"ae step {step:>6}/{cfg.ae_steps} | {terms} | lr {lr:.2e} | {dt * 1000:.0f} ms/step | "
+                      f"{cfg.ae_batch_size / dt:.1f} samples/s", flush=True)
                 t0, sums, n = time.time(), {}, 0
             if step % cfg.save_every == 0:
                 checkpoint()
