@@ -315,11 +315,15 @@ class LatentARGenerator:
 
     @torch.no_grad()
     def generate(self, captions: list[str], lengths: list[int], guidance: float | None = None,
-                 steps: int | None = None, sampler: str | None = None, seed: int | None = None) -> torch.Tensor:
+                 steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+                 guidance_rescale: float | None = None) -> torch.Tensor:
         """Sample one motion per caption: float32 (B, max(lengths), D) on the CPU, normalised, zero past each length.
 
         steps: flow steps per token (default: the checkpoint's flow_steps); guidance: CFG scale on the velocity;
-        sampler: None or "flow". Raises ValueError on mismatched inputs or another sampler."""
+        sampler: None or "flow"; guidance_rescale: accepted for sample.Generator's interface, must be None or 0.
+        Raises ValueError on mismatched inputs, another sampler or a CFG rescale."""
+        if guidance_rescale:
+            raise ValueError("generate: CFG rescale is defined for the diffusion models' x0, not for latent_ar")
         if len(captions) != len(lengths) or not captions:
             raise ValueError(f"generate: need as many captions as lengths, got {len(captions)} and {len(lengths)}")
         if sampler not in (None, "flow"):

@@ -114,6 +114,13 @@ def load_generator(ckpt_path: str | Path, device: str | torch.device = "cpu", us
     except Exception as err:  # unpickling, zip and EOF errors all mean the same thing here
         raise ValueError(f"{ckpt_path} is not a checkpoint of this project's train.py (or one written before "
                          f"statistics were stored as tensors): torch.load says {_first_line(err)}") from None
+    if isinstance(ckpt, dict) and ckpt.get("kind") == "latent_ar":                  # MoLingo-style model
+        from latent_ar import LatentARGenerator
+        try:
+            return LatentARGenerator(ckpt, torch.device(device), use_ema=use_ema)
+        except (RuntimeError, TypeError, KeyError) as err:
+            raise ValueError(f"{ckpt_path}: its weights do not fit the model it describes: {_first_line(err)}") \
+                from None
     fields = ("model", "ema", "config", "model_args", "mean", "std", "text_encoder")
     missing = [k for k in fields if k not in ckpt] if isinstance(ckpt, dict) else list(fields)
     if missing:
@@ -228,7 +235,8 @@ def main(argv: list[str]) -> None:
     p.add_argument("--guidance_rescale", type=float, default=None,
                    help="CFG rescale phi, Lin et al. 2024 sec. 3.4 (default: the checkpoint's; 0 = off)")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default: the checkpoint's, 10)")
-    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: the checkpoint's")
+    p.add_argument("--sampler", choices=SAMPLERS + ("flow",), default=None,
+                   help="default: the checkpoint's (diffusion: one of the first three; latent_ar: flow)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out_dir", default=None, help="default: <ckpt dir>/samples")
     p.add_argument("--device", default="auto")
