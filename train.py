@@ -8,10 +8,11 @@
     torchrun --nproc_per_node=2 train.py --steps=10  # DistributedDataParallel (gloo on CPU, nccl on GPU)
 
 The loop is written out below: sample a batch, look up its captions' text states (frozen text encoder run once per
-caption on the training device, float16, one memory-mapped cache shared by all processes), draw t ~ U{0..T-1}, noise x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for
-classifier-free guidance), masked MSE against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping,
-EMA. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, normalisation
-statistics) is written atomically; `sample.py` and `evaluate.py` rebuild everything from it.
+caption on the training device, float16, one memory-mapped cache shared by all processes), draw t ~ U{0..T-1},
+noise x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for classifier-free guidance),
+masked MSE against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA. One self-describing
+checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, normalisation statistics) is written
+atomically; `sample.py` and `evaluate.py` rebuild everything from it.
 Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and
 the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with
 the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only.
