@@ -32,23 +32,26 @@ from tqdm import tqdm
 
 from data import DATASETS
 from diffusion import GaussianDiffusion
-from moclip import TextEncoder
+from moclip import TextEncoder, as_cached
 from motion import recover_from_ric
 from realism import describe
 from render import render_animation, render_filmstrip
 from unet import CondUnet1D
 
 SAMPLERS = ("sde-dpm++2m-karras", "dpm++2m", "ddpm")
+PRECISIONS = ("fp32", "bf16")
 
 
 class Generator:
     """A trained text-to-motion model behind one call: captions and lengths in, normalised features out.
 
     Attributes: dataset (str), data_root (str), info (data.DatasetInfo), mean, std (np.float32 (D,), the generator's
-    normalisation, feat_bias included), config (the training config dict), device."""
+    normalisation, feat_bias included), config (the training config dict), device, precision ("fp32" | "bf16": the
+    U-Net's autocast; default the training run's precision on CUDA, fp32 elsewhere; settable)."""
 
     def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
         self.config, self.device = ckpt["config"], device
+        self.precision = self.config.get("precision", "fp32") if device.type == "cuda" else "fp32"
         self.dataset, self.data_root = self.config["dataset"], ckpt["data_root"]
         self.info = DATASETS[self.dataset]
         self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
@@ -78,21 +81,29 @@ class Generator:
         rescale = self.config.get("guidance_rescale", 0.0) if guidance_rescale is None else guidance_rescale
         if steps is None and sampler != "ddpm":  # ddpm without --steps walks all T steps
             steps = self.config["sample_steps"]
-        text, text_mask = self.text_encoder(list(captions))[:2]                # (B, L, C), (B, L)
-        text, text_mask = text.to(self.device), text_mask.to(self.device)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"generate: precision must be one of {PRECISIONS}, got {self.precision!r}")
+        text, text_mask = self.encode_text(captions)                           # (B, L, C), (B, L)
         B, T = len(captions), max(lengths)
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
         def model_fn(x_t, t):
-            return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance, rescale=rescale)
+            with autocast:  # the network only: forward_with_cfg combines in fp32 and the solver runs in fp32
+                return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance, rescale=rescale)
 
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        with autocast:
-            x0 = self.diffusion.sample(model_fn, (B, T, self.info.feat_dim), sampler=sampler, steps=steps,
-                                       generator=generator)
+        x0 = self.diffusion.sample(model_fn, (B, T, self.info.feat_dim), sampler=sampler, steps=steps,
+                                   generator=generator)
         x0 = x0.float().cpu()
         valid = torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]  # (B, T)
         return x0 * valid[..., None]
+
+    @torch.no_grad()
+    def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Captions -> (text (B, L, C) float32, mask (B, L) bool) on self.device, as training read them: the live
+        encoder's states through moclip.as_cached (float16 rounding, zero padding), equal to TextFeatureCache.get."""
+        tokens, mask, _ = self.text_encoder(list(captions))                    # (B, L, C), (B, L)
+        return as_cached(tokens, mask).to(self.device), mask.to(self.device)
 
     def denormalize(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
         """Normalised features (..., D) -> the dataset's raw feature space (..., D), float32 numpy."""
@@ -240,6 +251,8 @@ def main(argv: list[str]) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out_dir", default=None, help="default: <ckpt dir>/samples")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="U-Net autocast (default: the checkpoint's on CUDA, fp32 elsewhere)")
     p.add_argument("--no_render", action="store_true", help="no filmstrip and animation")
     p.add_argument("--bvh", action="store_true", help="also write a .bvh per motion (needs: pip install bvhio)")
     args = p.parse_args(argv)
@@ -267,6 +280,7 @@ def main(argv: list[str]) -> None:
         gen = load_generator(args.ckpt, device)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"sample.py: --ckpt: {err}")
+    gen.precision = args.precision or getattr(gen, "precision", "fp32")
     prompts, skipped = parse_prompts(entries, parse_length(args.length, gen.info.fps), gen.info)
     if args.text and skipped:
         raise SystemExit(skipped[0])

@@ -54,7 +54,7 @@ def test_train_default_dataset_builds_and_checkpoints(work):
 def test_sample_writes_features_joints_and_animation(work):
     work, _ = work
     proc = run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person jumps in place", "--length=50",
-               "--num_samples=2", "--steps=3", "--out_dir=samples", cwd=work)
+               "--num_samples=2", "--steps=3", "--out_dir=samples", "--precision=bf16", cwd=work)
     feats = sorted((work / "samples").glob("00_*_[01].npy"))
     assert len(feats) == 2, proc.stdout
     x = np.load(feats[0])
@@ -62,6 +62,26 @@ def test_sample_writes_features_joints_and_animation(work):
     assert x.shape == (50, 263) and joints.shape == (50, 22, 3) and np.isfinite(joints).all()
     assert list((work / "samples").glob("00_*_0.gif")) or list((work / "samples").glob("00_*_0.mp4"))
     assert list((work / "samples").glob("00_*_0.png"))
+
+
+def test_sampling_reads_the_cached_rounding(work):
+    """sample.py conditions on the states training read: Generator.encode_text equals the training cache's rows to
+    one float16 ulp (+1e-6: float32 encoder noise from the batch composition), most of them exactly."""
+    import moclip
+    import sample
+    work, _ = work
+    gen = sample.load_generator(work / "run" / "ckpt.pt")
+    assert gen.precision == "fp32"                          # on the CPU, whatever the run trained with
+    cache = moclip.TextFeatureCache.load(next((work / "cache").glob("text_features_*.pt")))
+    captions = list(cache.index)[:5]
+    cached, cached_mask = cache.get(captions)
+    live, live_mask = gen.encode_text(captions)
+    assert torch.equal(cached_mask, live_mask)
+    assert ((cached - live).abs() <= torch.maximum(cached.abs(), live.abs()) * 2.0 ** -10 + 1e-6).all()
+    assert (cached == live).float().mean() > 0.95
+    gen.precision = "fp16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        gen.generate(captions[:1], [40], steps=1)
 
 
 def test_sample_input_errors(work):
@@ -200,3 +220,6 @@ def test_config_presets_and_overrides():
     assert (paper.steps, paper.resume, paper.lr_decay_every, paper.weight_decay) == (7, True, 5000, 0.01)
     with pytest.raises(SystemExit, match="not a valid int"):
         train.parse_config(["--steps=many"])
+    assert (cfg.precision, paper.precision) == ("fp32", "bf16")   # the CPU default in fp32, the 4090 preset in bf16
+    with pytest.raises(SystemExit, match="--precision must be one of"):
+        train.main(["--precision=fp16"])
