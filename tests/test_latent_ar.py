@@ -1,6 +1,5 @@
 """latent_ar.py: the decoding schedule, the flow head on a known 1-D Gaussian mixture, masking invariants of the
 transformer, and a smoke run of both stages on a few embedded motions followed by generate()."""
-import math
 import os
 import subprocess
 import sys
@@ -45,10 +44,10 @@ def test_mask_schedule_counts():
 
 def test_sampler_unmasks_the_scheduled_counts_in_a_fixed_order():
     """At every decoding iteration the transformer sees exactly n_k masked tokens per sample, and the flow head is
-    asked for exactly n_k - n_{k+1} tokens; unmasked tokens never change afterwards."""
+    asked for exactly n_k - n_{k+1} tokens."""
     model, K = tiny(), 8
     num_tokens = torch.tensor([12, 5])
-    seen_masked, asked, snapshots = [], [], []
+    seen_masked, asked = [], []
     model.register_forward_pre_hook(lambda m, args: seen_masked.append(args[1][:2].sum(1).tolist()))
     sample = model.head.sample
 

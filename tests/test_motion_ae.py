@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from data import DATASETS, load_split, load_stats
+from data import DATASETS, load_stats
 from motion_ae import (LabelledMotions, MotionAE, ae_losses, alignment_loss, frame_label_table,
                        reconstruction_metrics, token_label_targets)
 
