@@ -317,10 +317,17 @@ class Text2MotionDataset(Dataset):
         """Every distinct caption string of the split, in item order (for precomputing text features once)."""
         return list(dict.fromkeys(c["caption"] for item in self.items for c in item["captions"]))
 
-    def __getitem__(self, idx: int) -> dict:
+    def __getitem__(self, idx) -> dict:
+        """idx: an int (caption and crop from the dataset's running generator, see the class docstring), or a key
+        (epoch, i): then they come from numpy default_rng([seed, epoch, i]), a pure function of the key, so a
+        resumed run draws exactly what the uninterrupted one drew (train.py's sampler yields such keys)."""
+        if isinstance(idx, tuple):
+            epoch, idx = idx
+            rng = np.random.default_rng([self.seed, int(epoch), range(len(self.items))[idx]])
+        else:
+            rng = self._generator()
         idx = range(len(self.items))[idx]  # IndexError if out of range; negative indices allowed
         item = self.items[idx]
-        rng = self._generator()
         text = item["captions"][rng.integers(len(item["captions"]))]
         motion = item["motion"]  # (F, D) raw
         if self.unit_length_crop:

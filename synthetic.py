@@ -8,10 +8,23 @@ and two-link analytic IK for legs (ankle targets from a footstep planner: plante
 to where the hip will be early in the next stance) and arms (wrist targets in the chest frame): bone lengths are exact.
 The features are motion.extract_features of those positions, exactly as HumanML3D's process_file; mirrored copies
 are motion.mirror_joints + motion.uniform_skeleton (HumanML3D's swap_left_right, then retargeting) with left/right
-and clockwise/counterclockwise swapped in the text. What each primitive does, its parameters and captions:
-synthetic_actions.py.
+and clockwise/counterclockwise swapped in the text.
 
-    python synthetic.py --root ./dataset/Synthetic --num_motions 1500 --seed 0   # ~20 s on 2 cores, 470 MB
+Each primitive has per-clip style parameters (step length and cadence, arm swing, jump height and crouch depth,
+wave amplitude and speed, squat depth, tempo of repetitions, torso lean: synthetic_actions.PARAMS); a caption may
+name a style ("quickly", "a high jump", "a small wave") and then the motion has it, or leave it unnamed, so two
+clips of one caption differ. Captions (synthetic_captions.py, words and tokens in synthetic_text.py) come in ~70
+subjects, many phrasings, manner/context modifiers and temporal glue, ~700 distinct words.
+
+Splits (synthetic_splits.py): train / val / test (i.i.d.) / test_novel, about 68 / 5 / 15 / 12 % of the base clips,
+a mirrored copy in its base clip's split. test_novel holds compositions never seen in training: every test_novel
+chain does some action A and later some B of a held-out pair (10 % of the ordered pairs of actions with their
+sides and directions, closed under mirroring), no other motion contains a held-out pair, and test_novel captions
+use held-out sentence structures built from words that also occur in training captions (so the evaluator, whose
+word vectors are learned on train, can read them). `--stats` prints the overlap figures of test and test_novel
+with train (vocabulary, verbatim captions, motions with a caption seen in train, action sequences seen in train).
+
+    python synthetic.py --root ./dataset/Synthetic --num_motions 1500 --seed 0 --stats   # ~30-60 s on 2 cores
     python -m pytest -q tests/test_synthetic.py
 """
 import argparse
@@ -29,10 +42,12 @@ from tqdm import tqdm
 
 from motion import SKELETONS, extract_features, feature_slices, mirror_joints, recover_from_ric, uniform_skeleton
 from synthetic_actions import (CHANNELS, FPS, LOCKING, MOVING, NEUTRAL_ARM, PRIMITIVES, WEIGHTS, Controls,
-                               action_label, caption_line, describe, mirror_text, sample_params, segment_text,
-                               smoothstep, write_primitive)
+                               action_label, sample_params, smoothstep, write_primitive)
+from synthetic_captions import describe, segment_text
+from synthetic_splits import chain_keys, has_held_out, held_out_pairs, overlap_stats, split_ids
+from synthetic_text import caption_line, mirror_text
 
-VERSION = 1
+VERSION = 2
 SK = SKELETONS["t2m"]
 BONE = SK.bone_lengths                                   # (22,) metres, 0 for the root
 # Rest (standing) bone directions of the joints placed by forward kinematics, left side; the right side mirrors x.
@@ -245,17 +260,21 @@ def build_positions(c, yaw0=0.0):
 # One clip: primitive chain -> controls -> positions, captions, per-frame labels
 # ----------------------------------------------------------------------------------------------------------------
 
-def plan_clip(rng, chain=None):
+def plan_clip(rng, chain=None, accept=None):
     """Sample 1-3 primitives [(name, params), ...] and frame boundaries (len + 3,) incl. idle pads, 2-9.8 s.
-    `chain` (optional) fixes the primitives: names or (name, {param: value}) pairs overriding sampled params."""
+    `chain` (optional) fixes the primitives: names or (name, {param: value}) pairs overriding sampled params.
+    `accept` (optional): predicate on chain_keys(prims); chains are resampled until it holds (the split rule).
+    Raises RuntimeError if no accepted chain is found in 5000 draws."""
     w = np.array([WEIGHTS.get(nm, 1.0) for nm in PRIMITIVES])
-    for _ in range(100):
+    for attempt in range(5000):
         names = []
         for _ in range(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25])):
             nm = PRIMITIVES[rng.choice(len(PRIMITIVES), p=w / w.sum())]
             names.append(nm if not names or nm != names[-1] else "walk" if nm != "walk" else "jump")
         chosen = [(x, {}) if isinstance(x, str) else x for x in chain] if chain else [(nm, {}) for nm in names]
         prims = [(nm, sample_params(nm, rng, **over)) for nm, over in chosen]
+        if accept is not None and not accept(chain_keys(prims)):
+            continue
         for i in range(len(prims) - 1, 0, -1):                             # feet must be under the body before
             if prims[i - 1][0] in MOVING and prims[i][0] in LOCKING:         # the legs are scripted
                 prims.insert(i, ("settle", dict(dur=0.7)))
@@ -263,17 +282,25 @@ def plan_clip(rng, chain=None):
         total = pads.sum() + sum(p["dur"] for _, p in prims)
         if total <= 9.8:
             break
+        if chain and attempt >= 99:                                        # a fixed chain that is too long: keep one
+            prims, pads, total = prims[:1], np.zeros(2), prims[0][1]["dur"]
+            break
     else:
-        prims, pads, total = prims[:1], np.zeros(2), prims[0][1]["dur"]
+        raise RuntimeError(f"synthetic.py: no chain accepted by the split rule in 5000 draws (chain={chain})")
     pads[1] += max(0.0, 2.05 - total)                                      # at least 41 position frames
     times = np.cumsum([0.0, pads[0]] + [p["dur"] for _, p in prims] + [pads[1]])
     return prims, np.round(times * FPS).astype(int)
 
 
-def make_clip(rng, chain=None):
+def make_clip(rng, chain=None, held=None, novel=False):
     """One random clip: positions (N, 22, 3) float64 metres, captions list[str], segments list[dict] (frames).
-    rng: numpy Generator; chain: optional fixed primitives, e.g. ["walk", ("jump", {"reps": 1})] (see plan_clip)."""
-    prims, bounds = plan_clip(rng, chain)
+    rng: numpy Generator; chain: optional fixed primitives, e.g. ["walk", ("jump", {"reps": 1})] (see plan_clip).
+    held: held-out action pairs (held_out_pairs) or None (no split rule); novel: make a test_novel clip (a chain
+    containing a held-out pair, captions in held-out phrasings) instead of one that avoids every held-out pair.
+    Segments: {"start", "end", "action", "text", "params"} (params: the primitive's sampled style parameters)."""
+    accept = None if held is None else (lambda k: len(k) >= 2 and has_held_out(k, held)) if novel else \
+        (lambda k: not has_held_out(k, held))
+    prims, bounds = plan_clip(rng, chain, accept)
     c = Controls(int(bounds[-1]) + 1)
     c.width = rng.uniform(0.08, 0.12)                                      # lateral ankle offset from the root (m)
     pieces = [("stand", {})] + prims + [("stand", {})]
@@ -291,10 +318,13 @@ def make_clip(rng, chain=None):
     for name, amp in (("lean", 0.03), ("twist", 0.04), ("head", 0.06), ("arm", 0.025)):   # individual variation
         x = getattr(c, name)
         x += amp * 4 * gaussian_filter1d(rng.standard_normal(x.shape), 6.0, axis=0)
+    c.lean += rng.uniform(-0.03, 0.08)                                     # posture of this person (rad)
+    c.head += rng.uniform(-0.12, 0.12)
     positions = build_positions(c, yaw0=rng.uniform(-np.pi, np.pi))
-    captions = describe(rng, [x for x in prims if x[0] != "settle"], int(rng.integers(3, 5)))
+    captions = describe(rng, [x for x in prims if x[0] != "settle"], int(rng.integers(3, 5)), novel=novel)
     pieces = [("stand", {}) if nm == "settle" else (nm, p) for nm, p in pieces]
-    segments = [dict(start=int(s), end=int(e), action=action_label(nm, p), text=segment_text(nm, p))
+    segments = [dict(start=int(s), end=int(e), action=action_label(nm, p), text=segment_text(nm, p),
+                     params={k: round(v, 3) if isinstance(v, float) else v for k, v in p.items()})
                 for (nm, p), s, e in zip(pieces, bounds[:-1], bounds[1:]) if e > s]
     return positions, captions, segments
 
@@ -304,16 +334,18 @@ def make_clip(rng, chain=None):
 # ----------------------------------------------------------------------------------------------------------------
 
 def _write_motion(job):
-    """Generate base motion i and its mirror, write their files; return per-id (F, feature sum, sum of squares)."""
-    root, seed, i = job
+    """Generate base motion i (of split `split`) and its mirror, write their files; return per-id (F, feature sum,
+    sum of squares, ...)."""
+    root, seed, i, split, held = job
     rng = np.random.default_rng([seed, i])                                 # per-motion seed: order-independent
-    positions, captions, segments = make_clip(rng)
+    positions, captions, segments = make_clip(rng, held=held, novel=split == "test_novel")
+    mirror_params = lambda p: {k: mirror_text(v) if isinstance(v, str) else v for k, v in p.items()}  # noqa: E731
     out = []
     for mid, pos, texts, segs in [
         (f"{i:06d}", positions, captions, segments),
         (f"M{i:06d}", uniform_skeleton(mirror_joints(positions)), [mirror_text(t) for t in captions],
-         [dict(s, action=mirror_text(s["action"].replace("_", " ")).replace(" ", "_"), text=mirror_text(s["text"]))
-          for s in segments]),
+         [dict(s, action=mirror_text(s["action"].replace("_", " ")).replace(" ", "_"), text=mirror_text(s["text"]),
+               params=mirror_params(s["params"])) for s in segments]),
     ]:
         feats = extract_features(pos)                                      # (F, 263) float32, F = N - 1
         np.save(root / "new_joint_vecs" / f"{mid}.npy", feats)
@@ -326,31 +358,27 @@ def _write_motion(job):
     return out
 
 
-def split_ids(num_motions, seed):
-    """Base ids -> split: about 80 / 5 / 15 % train / val / test (at least one each), shuffled with `seed`."""
-    perm = np.random.default_rng(seed).permutation(num_motions)
-    n_val, n_test = max(1, round(0.05 * num_motions)), max(1, round(0.15 * num_motions))
-    return {int(i): "val" if r < n_val else "test" if r < n_val + n_test else "train" for r, i in enumerate(perm)}
-
-
 def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
     """Write `num_motions` clips and their mirrored "M" copies into `root` in the HumanML3D layout (SPEC 1.1):
     new_joint_vecs/<id>.npy (F, 263) float32, new_joints/<id>.npy (F, 22, 3) float32, texts/<id>.txt,
-    frame_labels/<id>.json ({"fps": 20, "segments": [{"start", "end", "action", "text"}]}, feature frames, end
-    exclusive), Mean.npy / Std.npy (263,) over the train split with the group-averaged std (SPEC 1.6),
-    train/val/test/train_val/all.txt, README.txt and meta.json (written last: its presence marks completion).
-    Same seed -> byte-identical files. Returns stats (counts, frames, seconds). Raises ValueError for num_motions < 3.
+    frame_labels/<id>.json ({"fps": 20, "segments": [{"start", "end", "action", "text", "params"}]}, feature
+    frames, end exclusive), Mean.npy / Std.npy (263,) over the train split with the group-averaged std (SPEC 1.6),
+    train/val/test/test_novel/train_val/all.txt, README.txt and meta.json (written last: its presence marks
+    completion; it lists the held-out action pairs). test_novel holds the chains with a held-out pair (see the
+    module docstring). Same seed -> byte-identical files. Returns stats (counts, frames, seconds).
+    Raises ValueError for num_motions < 4 (one per split).
     """
-    if num_motions < 3:
-        raise ValueError(f"synthetic.py: num_motions must be >= 3 (one per split), got {num_motions}")
+    if num_motions < 4:
+        raise ValueError(f"synthetic.py: num_motions must be >= 4 (one per split), got {num_motions}")
     root, t0 = Path(root), time.time()
     for sub in ("new_joint_vecs", "new_joints", "texts", "frame_labels"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     split = split_ids(num_motions, seed)
-    jobs = [(root, seed, i) for i in range(num_motions)]
+    held = held_out_pairs(seed)
+    jobs = [(root, seed, i, split[i], held) for i in range(num_motions)]
     D = SK.feat_dim
     total, total_sq, n_frames = np.zeros(D), np.zeros(D), 0
-    lists, counts, actions = {"train": [], "val": [], "test": []}, dict(frames=0, captions=0), {}
+    lists, counts, actions = {"train": [], "val": [], "test": [], "test_novel": []}, dict(frames=0, captions=0), {}
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     pool = multiprocessing.get_context(method).Pool(workers) if workers > 1 and num_motions >= 8 else None
     results = pool.imap(_write_motion, jobs, chunksize=8) if pool else map(_write_motion, jobs)
@@ -379,15 +407,17 @@ def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
     np.save(root / "Mean.npy", mean.astype(np.float32))
     np.save(root / "Std.npy", std.astype(np.float32))
     for name, ids in [*lists.items(), ("train_val", lists["train"] + lists["val"]),
-                      ("all", lists["train"] + lists["val"] + lists["test"])]:
+                      ("all", lists["train"] + lists["val"] + lists["test"] + lists["test_novel"])]:
         (root / f"{name}.txt").write_text("".join(f"{m}\n" for m in sorted(ids)))
     counts.update(motions=2 * num_motions, **{k: len(v) for k, v in lists.items()})
     meta = dict(generator="synthetic.py", version=VERSION, seed=seed, num_motions=num_motions, fps=FPS,
-                counts=counts, actions=dict(sorted(actions.items())), complete=True)
+                counts=counts, actions=dict(sorted(actions.items())),
+                held_out_pairs=sorted(map(list, held)), complete=True)
     (root / "README.txt").write_text(
         f"Synthetic text-to-motion data in the HumanML3D layout, made by synthetic.py (version {VERSION}, seed {seed})"
         f".\n{num_motions} procedural clips + mirrored M copies, 20 fps, 22-joint HumanML3D skeleton, 263-dim "
-        f"features.\nNot motion capture: use it to check that code runs and learns, not to report benchmark "
+        f"features.\ntest_novel.txt: chains of actions no training motion contains, in held-out phrasings.\n"
+        f"Not motion capture: use it to check that code runs and learns, not to report benchmark "
         f"numbers.\nframe_labels/<id>.json: per-segment action labels in feature frames (end exclusive).\n")
     (root / "meta.json").write_text(json.dumps(meta, indent=1))
     return dict(counts, seconds=round(time.time() - t0, 1), root=str(root))
@@ -443,5 +473,10 @@ if __name__ == "__main__":
     ap.add_argument("--num_motions", type=int, default=1500, help="base clips; mirrored copies double it")
     ap.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical dataset")
     ap.add_argument("--workers", type=int, default=2, help="processes")
+    ap.add_argument("--stats", action="store_true", help="print the overlap of test and test_novel with train")
     args = ap.parse_args()
-    ensure_dataset(args.root, num_motions=args.num_motions, seed=args.seed, workers=args.workers)
+    if args.num_motions < 4:
+        raise SystemExit(f"synthetic.py: --num_motions must be >= 4 (one per split), got {args.num_motions}")
+    root = ensure_dataset(args.root, num_motions=args.num_motions, seed=args.seed, workers=args.workers)
+    if args.stats:
+        print(json.dumps(overlap_stats(root), indent=1))

@@ -1,21 +1,16 @@
-"""Action library of the synthetic dataset: what each primitive does, its parameters, and the words for it.
+"""Action library of the synthetic dataset: what each primitive does, its parameters, and how long it takes.
 
 synthetic.py turns per-frame control channels (root velocity and yaw rate, stepping rhythm, pelvis height, trunk
 lean, wrist targets, scripted foot motions) into joint positions; this file holds the *script* of the 20 primitives
-(walk, run, jump, kick, sit down and stand up, wave, ...) as keyframed channels, their random parameters (speed, side,
-repetitions, duration), and their captions in HumanML3D's text format.
-
-Captions: HumanML3D stores each description as `caption#word/POS word/POS ...#start#end` where the tokens come from
-spaCy `en_core_web_sm` (HumanML3D text_process.py): hyphens removed, non-alphabetic tokens dropped, NOUN and VERB
-lemmatised except the word "left", POS = spaCy's coarse tag (possessives like "his" are DET, as in the released
-files). We produce the same format without spaCy: every template word is in the hand lexicon below, and a few
-context rules settle the ambiguous words (left/right/straight/fast: ADJ before a noun, NOUN after a determiner, ADV
-otherwise; a verb form after a determiner, adjective or number is a noun; "to" before a verb is PART). Mirrored
-copies swap left<->right and clockwise<->counterclockwise, as HumanML3D did for its "M" ids.
+(walk, run, jump, kick, sit down and stand up, wave, ...) as keyframed channels and their random parameters: side,
+repetitions, duration, and style. Style parameters are categorical where a caption may name them (walk speed,
+stride and arm swing; jump height; jump distance; squat depth; wave size and tempo; kick height; bow depth; tempo
+of turns, spins, claps, punches, jumping jacks, squats, sitting) with a number drawn around each level, plus
+unnamed numeric ones (torso lean, arm swing of runs, crouch depth before a jump). The words for them live in
+synthetic_captions.py.
 
 Used by synthetic.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
 """
-import re
 
 import numpy as np
 
@@ -125,16 +120,20 @@ def write_primitive(c, name, p, s, n):
     if name == "walk":
         circle = 0.95 * 2 * np.pi / max(n / FPS - 0.6, 1.0)                # most of a full circle in the clip
         yaw = {"left": 0.45, "right": -0.45, "counterclockwise": circle, "clockwise": -circle}.get(p["curve"], 0.0)
-        v = p["speed_ms"]
-        _loco(c, s, n, (0, v), yaw, freq=0.7 + 0.2 * v, duty=0.6, clear=0.07, lean=0.04, swing=0.11 * v)
+        v = p["speed_ms"]                                                  # step length (m) sets the cadence
+        step = min(0.85, (0.3 + 0.28 * v) * {"short": 0.75, "normal": 1.0, "long": 1.2}[p["stride"]])
+        swing = {"still": 0.02, "normal": 0.11 * v, "big": 0.22 * v}[p["arms"]]
+        _loco(c, s, n, (0, v), yaw, freq=float(np.clip(v / (2 * step), 0.6, 1.6)), duty=0.6, clear=0.07,
+              lean=p["lean"], swing=swing)
     elif name == "walk_backward":
-        _loco(c, s, n, (0, -p["speed_ms"]), freq=0.85, duty=0.62, clear=0.06, lean=-0.03, swing=0.04)
+        _loco(c, s, n, (0, -p["speed_ms"]), freq=0.6 + 0.35 * p["speed_ms"], duty=0.62, clear=0.06, lean=-0.03,
+              swing=0.04)
     elif name == "jog":
-        _loco(c, s, n, (0, p["speed_ms"]), freq=1.3, duty=0.42, clear=0.12, lean=0.12, swing=0.15, run=0.7,
-              bounce=0.04)
+        _loco(c, s, n, (0, p["speed_ms"]), freq=1.3, duty=0.42, clear=0.12, lean=p["lean"], swing=p["swing"],
+              run=0.7, bounce=0.04)
     elif name == "run":
-        _loco(c, s, n, (0, p["speed_ms"]), freq=1.45, duty=0.36, clear=0.18, lean=0.2, swing=0.2, run=1.0,
-              bounce=0.05)
+        _loco(c, s, n, (0, p["speed_ms"]), freq=1.45, duty=0.36, clear=0.18, lean=p["lean"], swing=p["swing"],
+              run=1.0, bounce=0.05)
     elif name == "side_step":
         _loco(c, s, n, (sgn * p["speed_ms"], 0), freq=0.8, duty=0.65, clear=0.05)
     elif name in ("turn", "spin"):                                         # stepping on the spot while turning
@@ -147,7 +146,7 @@ def write_primitive(c, name, p, s, n):
     elif name in ("jump", "jump_forward"):
         t = s + round(0.1 * FPS)
         for _ in range(p["reps"]):
-            t += _jump(c, t, p["height"], p.get("dist", 0.0)) + round(0.15 * FPS)
+            t += _jump(c, t, p["height"], p.get("dist", 0.0), depth=p["crouch"]) + round(0.15 * FPS)
     elif name == "hop":                                                    # the other leg is held up behind
         k = 0 if p["side"] == "left" else 1
         _override(c, s, n, 1 - k, [0, 1], [(0, -0.5, -0.18)] * 2, 0.4)
@@ -158,12 +157,12 @@ def write_primitive(c, name, p, s, n):
     elif name == "jumping_jacks":                                          # hop out (arms up), hop in (arms down)
         t = s + round(0.2 * FPS)
         for r in range(2 * p["reps"]):
-            out = r % 2 == 0
-            used = _jump(c, t, 0.1, 0, (0, 1), 0.15, 0.15, 0.05, (0.3, 0.3) if out else (None, None), arms=False)
+            out, q = r % 2 == 0, 0.1 if p["tempo"] == "fast" else 0.15
+            used = _jump(c, t, p["height"], 0, (0, 1), q, q, 0.05, (0.3, 0.3) if out else (None, None), arms=False)
             a = keys(used, [0, 0.3, 0.7, 1], [0.25, 0.25, 2.75, 2.75] if out else [2.75, 2.75, 0.25, 0.25])
             c.arm[t:t + used] = np.stack([0.5 * np.sin(a), -0.5 * np.cos(a), 0.05 + 0 * a], -1)[:, None]
             c.hint[t:t + used] = (0.0, 0.0, -1.0)
-            t += used
+            t += used + round(TEMPO_GAP[p["tempo"]] * FPS)
     elif name == "squat":
         m = n // p["reps"]
         for r in range(p["reps"]):
@@ -192,13 +191,14 @@ def write_primitive(c, name, p, s, n):
         on = [0, 1] if name == "clap" else {"left": [0], "right": [1], "both": [0, 1]}[p["side"]]
         t_in = {"wave": 0.2, "raise_arms": 0.3, "clap": 0.15, "punch": 0.12}[name]
         e = keys(n, [0, t_in, 1 - t_in, 1], [0, 1, 1, 0])[:, None]
-        if name == "wave":                                                 # hand up by the head, side to side 2 Hz
-            osc = np.sin(2 * np.pi * 2.0 * t_sec) * keys(n, [0, 0.25, 0.75, 1], [0, 1, 1, 0])
-            target, hint = np.stack([0.28 + 0.11 * osc, 0.12 + 0 * osc, 0.12 + 0 * osc], -1), (1.0, -0.7, 0.0)
+        if name == "wave":                                                 # hand up by the head, side to side
+            osc = np.sin(2 * np.pi * p["hz"] * t_sec) * keys(n, [0, 0.25, 0.75, 1], [0, 1, 1, 0])
+            up = 0.15 + 0.5 * max(p["amp"] - 0.11, 0.0)                   # a big wave is also held higher
+            target, hint = np.stack([0.28 + p["amp"] * osc, up + 0 * osc, 0.12 + 0 * osc], -1), (1.0, -0.7, 0.0)
         elif name == "raise_arms":
             target, hint = np.tile((0.1, 0.5, 0.06) if p["style"] == "up" else (0.5, 0.02, 0.02), (n, 1)), (0.5, 0, -1)
         elif name == "clap":                                               # hands meet in front of the chest, 2.5 Hz
-            osc = 0.5 + 0.5 * np.cos(2 * np.pi * 2.5 * (t_sec - 0.15 * n / FPS))
+            osc = 0.5 + 0.5 * np.cos(2 * np.pi * p["hz"] * (t_sec - 0.15 * n / FPS))
             target, hint = np.stack([-0.17 + 0.13 * osc, -0.12 + 0 * osc, 0.32 + 0 * osc], -1), (1.0, -0.5, -0.5)
         else:                                                              # guard: fists in front of the chest
             target, hint = np.tile((-0.06, -0.28, 0.22), (n, 1)), (1.0, -1.0, -0.5)
@@ -215,7 +215,8 @@ def write_primitive(c, name, p, s, n):
                 c.twist[a:a + step] += (-0.3 if k == 0 else 0.3) * pk       # the punching shoulder comes forward
     elif name == "kick":                                                   # chamber, extend, chamber, put down
         k = 0 if p["side"] == "left" else 1
-        _override(c, s, n, k, [0, 0.3, 0.5, 0.7, 1], [(0, -0.8, 0.05), (0, -0.45, 0.28), (0, -0.3, 0.62),
+        top = {"low": (0, -0.48, 0.52), "normal": (0, -0.3, 0.62), "high": (0, -0.08, 0.68)}[p["height"]]
+        _override(c, s, n, k, [0, 0.3, 0.5, 0.7, 1], [(0, -0.8, 0.05), (0, -0.45, 0.28), top,
                                                      (0, -0.45, 0.28), (0, -0.8, 0.05)], 0.5, 0.35)
         c.lean[sl] = keys(n, [0, 0.5, 1], [0, -0.15, 0])
         c.arm[sl] = _arms_hold(n, (0.2, -0.35, 0.1), 0.3)
@@ -252,45 +253,74 @@ def _flight(h):
     return 2 * np.sqrt(2 * h / 9.81)                                       # seconds in the air for apex height h
 
 
-PARAMS = {  # name -> {param: sampler(rng, params so far)}; sides are the person's own left/right
+def _level(table, jitter=0.1):
+    """Sampler of a number from a categorical style parameter: table[p[key]] * U(1 - jitter, 1 + jitter)."""
+    def sample(key):
+        return lambda r, p: float(table[p[key]] * r.uniform(1 - jitter, 1 + jitter))
+    return sample
+
+
+THREE = ["low", "normal", "normal", "high"]              # style levels: extremes 1/4 each, so captions can name them
+TEMPO_GAP = {"slow": 0.25, "normal": 0.05, "fast": 0.0}   # jumping jacks: pause after each half (s)
+PARAMS = {  # name -> {param: sampler(rng, params so far)}; sides are the person's own left/right.
+    # Categorical style parameters (speed, stride, arms, size, tempo, height) are what a caption may name; the
+    # numbers drawn from them (speed_ms, height, amp, hz, depth) and the purely numeric ones (lean, swing, crouch)
+    # vary the motion without being named, so two clips of one caption differ.
     "walk": dict(speed=_pick(["slow", "normal", "normal", "fast"]),
-                 speed_ms=lambda r, p: {"slow": 0.9, "normal": 1.3, "fast": 1.65}[p["speed"]] * r.uniform(0.92, 1.08),
+                 speed_ms=_level({"slow": 0.9, "normal": 1.3, "fast": 1.7}, 0.08)("speed"),
+                 stride=_pick(["short", "normal", "normal", "long"]), arms=_pick(["still", "normal", "normal", "big"]),
+                 lean=_uniform(0.0, 0.12),
                  curve=_pick(["straight"] * 3 + ["left", "right", "clockwise", "counterclockwise"])),
-    "walk_backward": dict(speed_ms=_uniform(0.6, 0.9)),
-    "jog": dict(speed_ms=_uniform(2.0, 2.6)),
-    "run": dict(speed_ms=_uniform(3.0, 3.8)),
+    "walk_backward": dict(speed=_pick(["slow", "normal"]),
+                          speed_ms=_level({"slow": 0.55, "normal": 0.82}, 0.08)("speed")),
+    "jog": dict(speed_ms=_uniform(2.0, 2.6), lean=_uniform(0.06, 0.18), swing=_uniform(0.1, 0.2)),
+    "run": dict(speed_ms=_uniform(3.0, 3.8), lean=_uniform(0.12, 0.28), swing=_uniform(0.14, 0.26)),
     "side_step": dict(side=_pick(LR), speed_ms=_uniform(0.35, 0.5)),
-    "turn": dict(side=_pick(LR), rot=_rot_dir, angle=_pick([90, 180])),
-    "spin": dict(side=_pick(LR), rot=_rot_dir),
-    "jump": dict(reps=_pick([1, 2, 3]), height=_uniform(0.22, 0.4)),
-    "jump_forward": dict(reps=_pick([1, 2]), height=_uniform(0.2, 0.3), dist=_uniform(0.5, 1.0)),
+    "turn": dict(side=_pick(LR), rot=_rot_dir, angle=_pick([90, 180]), tempo=_pick(["slow", "normal", "fast"])),
+    "spin": dict(side=_pick(LR), rot=_rot_dir, tempo=_pick(["slow", "normal", "fast"])),
+    "jump": dict(reps=_pick([1, 2, 3]), size=_pick(["small", "normal", "normal", "high"]),
+                 height=_level({"small": 0.15, "normal": 0.27, "high": 0.43}, 0.12)("size"),
+                 crouch=_uniform(0.1, 0.22)),
+    "jump_forward": dict(reps=_pick([1, 2]), size=_pick(["short", "normal", "long"]), height=_uniform(0.2, 0.3),
+                         dist=_level({"short": 0.4, "normal": 0.75, "long": 1.1}, 0.1)("size"),
+                         crouch=_uniform(0.1, 0.2)),
     "hop": dict(side=_pick(LR), reps=_pick([3, 4, 5]), height=_uniform(0.1, 0.15), fwd=_pick([0.0, 0.25])),
-    "jumping_jacks": dict(reps=_pick([2, 3, 4, 5])),
-    "squat": dict(reps=_pick([1, 2, 3]), depth=_uniform(0.33, 0.45)),
-    "sit_stand": dict(),
+    "jumping_jacks": dict(reps=_pick([2, 3, 4, 5]), tempo=_pick(["slow", "normal", "fast"]),
+                          height=_uniform(0.07, 0.13)),
+    "squat": dict(reps=_pick([1, 2, 3]), size=_pick(["shallow", "normal", "normal", "deep"]),
+                  depth=_level({"shallow": 0.24, "normal": 0.37, "deep": 0.46}, 0.05)("size"),
+                  tempo=_pick(["slow", "normal", "fast"])),
+    "sit_stand": dict(tempo=_pick(["slow", "normal", "normal"])),
     "kneel": dict(side=_pick(LR)),
-    "wave": dict(side=_pick(SIDES)),
+    "wave": dict(side=_pick(SIDES), size=_pick(["small", "normal", "normal", "big"]),
+                 amp=_level({"small": 0.045, "normal": 0.11, "big": 0.19}, 0.12)("size"),
+                 tempo=_pick(["slow", "normal", "normal", "fast"]),
+                 hz=_level({"slow": 1.2, "normal": 2.0, "fast": 3.0}, 0.1)("tempo")),
     "raise_arms": dict(side=_pick(SIDES + ["both"]), style=_pick(["up", "side"])),
-    "clap": dict(reps=_pick([3, 4, 5])),
-    "kick": dict(side=_pick(LR)),
-    "punch": dict(side=_pick(SIDES), reps=_pick([1, 2, 3])),
-    "bow": dict(depth=_uniform(0.6, 0.9)),
+    "clap": dict(reps=_pick([3, 4, 5]), tempo=_pick(["slow", "normal", "fast"]),
+                 hz=_level({"slow": 1.7, "normal": 2.5, "fast": 3.4}, 0.08)("tempo")),
+    "kick": dict(side=_pick(LR), height=_pick(THREE)),
+    "punch": dict(side=_pick(SIDES), reps=_pick([1, 2, 3]), tempo=_pick(["slow", "normal", "fast"])),
+    "bow": dict(size=_pick(["slight", "normal", "deep"]),
+                depth=_level({"slight": 0.38, "normal": 0.7, "deep": 1.0}, 0.1)("size")),
 }
+_TEMPO = {"slow": 1.4, "normal": 1.0, "fast": 0.7}
 DURATION = {  # name -> seconds(rng, params); long enough for every repetition write_primitive schedules
     "walk": lambda r, p: r.uniform(4.0, 5.5) if p["curve"].endswith("clockwise") else r.uniform(2.5, 5.0),
     "jog": lambda r, p: r.uniform(2.0, 4.0),
-    "turn": lambda r, p: 1.2 + p["angle"] / 150 + r.uniform(0, 0.4),
-    "spin": lambda r, p: r.uniform(1.6, 2.2),
+    "turn": lambda r, p: (1.2 + p["angle"] / 150 + r.uniform(0, 0.4)) * _TEMPO[p["tempo"]],
+    "spin": lambda r, p: r.uniform(1.6, 2.2) * _TEMPO[p["tempo"]],
     "jump": lambda r, p: 0.4 + p["reps"] * (1.05 + _flight(p["height"])),
     "jump_forward": lambda r, p: 0.4 + p["reps"] * (1.05 + _flight(p["height"])),
     "hop": lambda r, p: 0.9 + p["reps"] * (0.4 + _flight(p["height"])),
-    "jumping_jacks": lambda r, p: 0.6 + 2 * p["reps"] * 0.6,
-    "squat": lambda r, p: p["reps"] * r.uniform(1.8, 2.4),
-    "sit_stand": lambda r, p: r.uniform(3.5, 5.5),
+    "jumping_jacks": lambda r, p: 0.7 + 2 * p["reps"] * ((0.4 if p["tempo"] == "fast" else 0.6) + 0.05
+                                                         + _flight(p["height"]) + TEMPO_GAP[p["tempo"]]),
+    "squat": lambda r, p: p["reps"] * r.uniform(1.8, 2.4) * _TEMPO[p["tempo"]],
+    "sit_stand": lambda r, p: r.uniform(3.5, 4.8) * _TEMPO[p["tempo"]],
     "kneel": lambda r, p: r.uniform(3.5, 5.0),
-    "clap": lambda r, p: 1.0 + p["reps"] * 0.4,
+    "clap": lambda r, p: 1.0 + p["reps"] / p["hz"],
     "kick": lambda r, p: r.uniform(1.6, 2.2),
-    "punch": lambda r, p: 1.0 + p["reps"] * 0.55,
+    "punch": lambda r, p: 1.0 + p["reps"] * 0.55 * _TEMPO[p["tempo"]],
     "bow": lambda r, p: r.uniform(2.5, 3.5),
 }
 PRIMITIVES = list(PARAMS)
@@ -315,232 +345,3 @@ def sample_params(name, rng, **fixed):
 def action_label(name, p):
     """Per-frame action label, e.g. "walk", "kick_left", "wave_both" (frame_labels/<id>.json)."""
     return name + (f"_{p['side']}" if "side" in p else "")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Captions: lexicon, tokens, mirroring
-# ----------------------------------------------------------------------------------------------------------------
-
-VERBS = ("walk stroll move go take jog run sprint dash step shuffle sidestep turn rotate spin twirl do perform jump "
-         "leap hop balance spread squat crouch bend rise stand get sit lower kneel drop wave raise lift put hold "
-         "stretch clap applaud kick punch throw jab bow lean veer back face come swing bounce").split()
-DOUBLED = set("run jog step hop sit get put squat spin clap jab drop sidestep".split())   # running, sitting, ...
-WORDS = {}
-for _pos, _words in {
-    "NOUN": "person man woman human figure circle curve path line pace direction place spot degree chair seat air "
-            "arm hand leg foot knee head side fist waist jack step turn spin kick punch bow squat time",
-    "DET": "a an the his her their both some",
-    "PRON": "someone he she something that it",
-    "ADP": "with in on at to of into over above up down out along like from",
-    "ADV": "forward forwards ahead backwards backward sideways clockwise counterclockwise then again together once "
-           "twice slowly quickly briskly lightly repeatedly still back first around",
-    "ADJ": "slow quick short full half opposite several few small big same high curved",
-    "NUM": "one two three four five ninety",
-    "CCONJ": "and or", "AUX": "is", "SCONJ": "while before after", "PART": "not",
-}.items():
-    WORDS.update({w: (w, _pos) for w in _words.split()})
-WORDS.update({"before": ("before", "ADP"), "after": ("after", "ADP"), "feet": ("foot", "NOUN")})
-PLURALS = {"arms": "arm", "hands": "hand", "legs": "leg", "knees": "knee", "sides": "side", "fists": "fist",
-           "jacks": "jack", "steps": "step", "degrees": "degree", "times": "time", "punches": "punch",
-           "kicks": "kick", "squats": "squat", "turns": "turn"}
-AMBIGUOUS = {"left", "right", "straight", "fast"}          # ADJ before a noun / NOUN after a determiner / else ADV
-
-
-def _third(v):
-    return v + ("es" if v.endswith(("s", "sh", "ch", "x", "z", "o")) else "s")
-
-
-def _ing(v):
-    if v in DOUBLED:
-        return v + v[-1] + "ing"
-    return (v[:-1] if v.endswith("e") and not v.endswith("ee") else v) + "ing"
-
-
-VERB_FORMS = {}
-for _v in VERBS:
-    VERB_FORMS.update({_v: _v, _third(_v): _v, _ing(_v): _v})
-
-
-def tokens(caption):
-    """HumanML3D tokens ["word/POS", ...] of a caption (lower-cased, hyphens removed, punctuation dropped).
-
-    Raises KeyError naming the word if a word is not in the lexicon (every template word must be).
-    """
-    words = re.findall(r"[a-z]+", caption.lower().replace("-", ""))
-    tags = []
-    for i, w in enumerate(words):
-        prev = tags[i - 1][1] if i else None
-        nxt = words[i + 1] if i + 1 < len(words) else ""
-        nxt_noun = nxt in PLURALS or WORDS.get(nxt, ("", ""))[1] == "NOUN"
-        if w in AMBIGUOUS:
-            tags.append((w, "ADJ" if nxt_noun else "NOUN" if prev == "DET" else "ADV"))
-        elif w == "to":
-            tags.append((w, "PART" if nxt in VERBS else "ADP"))
-        elif w in VERB_FORMS and prev in ("DET", "ADJ", "NUM"):      # "a bow", "a half turn", "three squats"
-            tags.append((PLURALS.get(w, w if w.endswith("ing") else VERB_FORMS[w]), "NOUN"))
-        elif w in VERB_FORMS and w not in WORDS:
-            tags.append((VERB_FORMS[w], "VERB"))
-        elif w in PLURALS:
-            tags.append((PLURALS[w], "NOUN"))
-        elif w in WORDS:
-            tags.append(WORDS[w])
-        else:
-            raise KeyError(f"synthetic_actions.py: word {w!r} of caption {caption!r} is not in the lexicon")
-    return [f"{lemma}/{pos}" for lemma, pos in tags]
-
-
-def caption_line(caption):
-    """One texts/<id>.txt line: `caption#word/POS ...#0.0#0.0` (the caption covers the whole clip)."""
-    return f"{caption}#{' '.join(tokens(caption))}#0.0#0.0"
-
-
-_SWAP = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise"}
-
-
-def mirror_text(text):
-    """Swap left<->right and clockwise<->counterclockwise (whole words), as for HumanML3D's mirrored "M" ids."""
-    return re.sub(r"\b(left|right|clockwise|counterclockwise)\b", lambda m: _SWAP[m.group(1)], text)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Templates: verb phrases with ^marked verbs (conjugated to "walks" / "walking"), {p} possessive, {s} side word
-# ----------------------------------------------------------------------------------------------------------------
-
-REPS = {1: ["once"], 2: ["twice", "two times"], 3: ["three times"], 4: ["four times"], 5: ["five times"]}
-NUMS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
-
-
-def _walk(p):
-    if p["curve"] in ("left", "right"):
-        return ["^walk forward while ^turn to the {c}", "^walk in a curve to the {c}", "^walk forward and ^veer {c}",
-                "^walk along a curved path to the {c}", "^walk and slowly ^turn {c}"]
-    if p["curve"] in ("clockwise", "counterclockwise"):
-        return ["^walk in a circle {c}", "^walk in a {c} circle", "^walk around in a {c} circle",
-                "^walk {c} in a circle"]
-    return {"slow": ["^walk slowly forward", "^stroll forward", "slowly ^walk ahead", "^walk forward at a slow pace",
-                     "^walk forward slowly", "^take a short slow walk"],
-            "normal": ["^walk forward", "^walk straight ahead", "^walk straight", "^move forward",
-                       "^take a few steps forward", "^walk ahead", "^walk forward in a straight line"],
-            "fast": ["^walk quickly forward", "^walk fast", "briskly ^walk ahead", "^walk forward at a quick pace",
-                     "^walk forward quickly"]}[p["speed"]]
-
-
-TEMPLATES = {
-    "stand": lambda p: ["^stand still"],
-    "walk": _walk,
-    "walk_backward": lambda p: ["^walk backwards", "^walk backward", "^step backwards", "^take a few steps back",
-                                "^move backwards", "^back up", "^walk back slowly"],
-    "jog": lambda p: ["^jog forward", "^jog", "^jog in a straight line", "^jog ahead", "^run slowly forward",
-                      "lightly ^jog forward"],
-    "run": lambda p: ["^run forward", "^run", "^sprint forward", "^run fast", "^run quickly ahead", "^dash forward",
-                      "^run straight ahead"],
-    "side_step": lambda p: ["^sidestep to the {s}", "^step sideways to the {s}", "^shuffle to the {s}",
-                            "^move sideways to the {s}", "^walk sideways to the {s}", "^take small steps to the {s}"],
-    "turn": lambda p: (["^turn {s}", "^turn to the {s}", "^turn ninety degrees to the {s}", "^rotate to the {s}",
-                        "^turn {s} in place"] if p["angle"] == 90 else
-                       ["^turn around", "^turn around to the {s}", "^turn to face the opposite direction",
-                        "^do a half turn to the {s}", "^turn around {c}"]),
-    "spin": lambda p: ["^spin around", "^spin {c}", "^spin in a full circle", "^twirl around",
-                       "^turn a full circle {c}", "^do a full spin to the {s}", "^spin around to the {s}"],
-    "jump": lambda p: ["^jump {r}", "^jump in place {r}", "^jump up {r}", "^jump up and down", "^jump on the spot",
-                       "^leap up {r}", "^jump straight up"] if p["reps"] > 1 else
-                      ["^jump", "^jump in place", "^jump up", "^jump on the spot", "^leap up", "^jump straight up",
-                       "^jump up once"],
-    "jump_forward": lambda p: ["^jump forward", "^leap forward", "^jump forward with both feet", "^jump ahead",
-                               "^jump forward {r}", "^leap ahead"] if p["reps"] == 1 else
-                              ["^jump forward {r}", "^leap forward {r}", "^jump ahead {r}", "^jump forward repeatedly"],
-    "hop": lambda p: ["^hop on {p} {s} leg", "^hop on one leg", "^hop on {p} {s} foot", "^jump on {p} {s} leg",
-                      "^hop {r} on {p} {s} foot", "^balance on {p} {s} leg and ^hop"]
-                     + (["^hop forward on {p} {s} leg", "^hop ahead on one foot"] if p["fwd"] else []),
-    "jumping_jacks": lambda p: ["^do jumping jacks", "^perform jumping jacks", "^do a few jumping jacks",
-                                "^do {n} jumping jacks", "^jump while ^spread {p} arms and legs"],
-    "squat": lambda p: ["^squat", "^squat down and ^stand back up", "^do a squat", "^crouch down and ^rise again",
-                        "^bend {p} knees and ^squat down"] if p["reps"] == 1 else
-                       ["^squat {r}", "^squat down {r}", "^do {n} squats", "^squat down and up {r}",
-                        "^squat repeatedly"],
-    "sit_stand": lambda p: ["^sit down and ^stand up", "^sit down and then ^get up", "^sit down on a chair and "
-                            "^stand back up", "^lower into a seat and ^rise again", "^sit down and ^get back up",
-                            "^take a seat and then ^stand up again"],
-    "kneel": lambda p: ["^kneel on {p} {s} knee", "^kneel down on {p} {s} knee and ^get back up",
-                        "^go down on one knee", "^kneel down and ^stand up again", "^drop to {p} {s} knee",
-                        "^get down on {p} {s} knee and ^rise"],
-    "wave": lambda p: (["^wave with both hands", "^wave both arms", "^raise both hands and ^wave",
-                        "^wave both hands above {p} head"] if p["side"] == "both" else
-                       ["^wave with {p} {s} hand", "^wave {p} {s} hand", "^raise {p} {s} hand and ^wave",
-                        "^wave {p} {s} arm", "^lift {p} {s} hand and ^wave it"]),
-    "raise_arms": lambda p: ((["^raise both arms", "^raise {p} arms above {p} head", "^lift both arms up",
-                               "^put both hands up", "^raise {p} hands over {p} head"] if p["style"] == "up" else
-                              ["^raise {p} arms to the sides", "^stretch {p} arms out to the sides",
-                               "^hold {p} arms out to the side", "^lift both arms out sideways"])
-                             if p["side"] == "both" else
-                             (["^raise {p} {s} arm", "^lift {p} {s} hand up", "^raise {p} {s} hand above {p} head",
-                               "^put {p} {s} hand up"] if p["style"] == "up" else
-                              ["^raise {p} {s} arm to the side", "^stretch {p} {s} arm out to the side",
-                               "^lift {p} {s} arm sideways"])),
-    "clap": lambda p: ["^clap", "^clap {p} hands", "^clap a few times", "^clap {p} hands together",
-                       "^applaud", "^clap {p} hands {r}"],
-    "kick": lambda p: ["^kick with {p} {s} leg", "^kick {p} {s} leg forward", "^kick with {p} {s} foot",
-                       "^kick forward with {p} {s} foot", "^kick something with {p} {s} leg", "^kick"],
-    "punch": lambda p: (["^punch with both fists", "^throw punches", "^punch the air", "^throw a few punches",
-                         "^punch forward with both hands"] if p["side"] == "both" else
-                        ["^punch with {p} {s} hand", "^throw a punch with {p} {s} hand",
-                         "^punch forward with {p} {s} fist", "^jab with {p} {s} arm", "^punch {r} with {p} {s} fist"]),
-    "bow": lambda p: ["^bow", "^bow down", "^bend forward at the waist", "^take a bow", "^bow forward",
-                      "^lean forward and ^bow", "^bend over and then ^stand back up"],
-}
-SUBJECTS = [("a person", "his"), ("a person", "their"), ("someone", "their"), ("a man", "his"), ("a woman", "her"),
-            ("the person", "the"), ("a human", "their"), ("the man", "his"), ("a figure", "its")]
-WORDS["its"] = ("its", "DET")
-
-
-def conjugate(phrase, form):
-    """Conjugate the ^marked verbs of a template: form "3sg" ("walks") or "ing" ("walking")."""
-    return re.sub(r"\^(\w+)", lambda m: _third(m.group(1)) if form == "3sg" else _ing(m.group(1)), phrase)
-
-
-def fill_template(template, p, possessive, rng=None):
-    """Fill {s} side, {c} curve/rotation, {p} possessive, {r} repetitions ("twice"), {n} number ("three")."""
-    reps = REPS.get(p.get("reps", 1), ["repeatedly"])
-    return template.format(s=p.get("side", ""), c=p.get("curve", p.get("rot", "")), p=possessive,
-                           r=reps[rng.integers(len(reps))] if rng is not None else reps[0],
-                           n=NUMS.get(p.get("reps", 1), "a few"))
-
-
-def verb_phrases(name, p):
-    """All templates (with ^verb markers, unfilled) of primitive `name` with parameters `p`."""
-    return TEMPLATES[name](p)
-
-
-def segment_text(name, p):
-    """Canonical one-segment description, e.g. "a person walks forward" (frame_labels/<id>.json "text")."""
-    return "a person " + conjugate(fill_template(verb_phrases(name, p)[0], p, "their"), "3sg")
-
-
-def describe(rng, prims, num_captions):
-    """`num_captions` distinct captions for a chain of primitives [(name, params), ...], chained with then /
-    and then / before / after that / after ...ing. rng: numpy Generator. Returns list[str]."""
-    out, tries = [], 0
-    while len(out) < num_captions and tries < 50:
-        tries += 1
-        subject, pos = SUBJECTS[rng.integers(len(SUBJECTS))]
-        vps = [fill_template(vp[rng.integers(len(vp))], p, pos, rng) for vp, p in ((verb_phrases(n, p), p) for n, p in prims)]
-        style = rng.integers(6) if len(vps) > 1 else rng.choice([0, 3, 4])
-        third, ing = [conjugate(v, "3sg") for v in vps], [conjugate(v, "ing") for v in vps]
-        pron = {"his": "he", "her": "she"}.get(pos, "the person")
-        if style == 0:       # a person walks forward, then jumps and then turns left
-            glue = [[", then ", " then ", " and then ", ", and then ", " and "][rng.integers(5)] for _ in vps[1:]]
-            text = subject + " " + third[0] + "".join(g + t for g, t in zip(glue, third[1:]))
-        elif style == 1:     # a person walks forward before jumping
-            text = f"{subject} {third[0]} before {ing[1]}" + "".join(f" and then {x}" for x in ing[2:])
-        elif style == 2:     # a person walks forward. after that, he jumps
-            text = f"{subject} {third[0]}. after that, {pron} " + " and then ".join(third[1:])
-        elif style == 3:     # a person is walking forward and then jumping
-            text = f"{subject} is " + " and then ".join(ing)
-        elif style == 4:     # walking forward then jumping
-            text = " then ".join(ing)
-        else:                # a person jumps after walking forward
-            text = f"{subject} {third[-1]} after " + " and ".join(ing[:-1])
-        text += "." if rng.random() < 0.5 else ""
-        if text not in out:
-            out.append(text)
-    return out

@@ -28,11 +28,11 @@ import torch.nn.functional as F
 
 # Named presets (constructor kwargs besides input_dim/text_dim). "paper" = StableMoFusion / LUMA defaults
 # (SPEC 3.1): 293,654,279 parameters without the text adapter for D=263, 1024 channels at every level.
-# "cpu" keeps that constant-width shape at 1/16 of the width (64 channels at every level, 1.88 M parameters
-# without the adapter). One AdamW step at batch 32, T=196 takes ~1.1 s of CPU time (~0.65 s wall on 2 cores);
-# the input level (263 -> 64 channels at 208 frames) costs most of it, so narrower levels save little. Width is
-# kept >= 64 because the per-frame GroupNorm(8) of StableMoFusion needs enough channels per group: with 2-4 it
-# discards a large part of each frame's features and amplifies float noise.
+# "cpu" (train.py's default): base_dim 32 with dim_mults (1, 2, 2, 2), i.e. 32, 64, 64, 64 channels, time_dim 128,
+# a 2-layer 128-wide text adapter: 1,586,855 parameters without the adapter (2,296,103 with it, for MiniLM's
+# C=384). One AdamW step at batch 32, T=196 takes ~0.5 s wall on 2 CPU cores; the input level (263 -> 32
+# channels at 208 frames) costs most of it. Levels stay >= 32 channels because the per-frame GroupNorm(8) of
+# StableMoFusion needs several channels per group: with 2-4 it discards much of each frame's features.
 PRESETS = {
     "paper": dict(base_dim=512, dim_mults=(2, 2, 2, 2), time_dim=512, text_latent_dim=256, text_layers=4,
                   num_heads=8, attention="linear", dropout=0.1, cond_mask_prob=0.1, adagn=True, zero_init=True),
@@ -125,13 +125,17 @@ class Conv1dBlock(nn.Module):
 
 
 class ResidualTemporalBlock(nn.Module):
-    """Two Conv1dBlocks (k=5) with AdaGN from the timestep embedding on the first, dropout, residual."""
+    """Two Conv1dBlocks (k=5) with AdaGN from the timestep embedding on the first, dropout, residual.
+
+    adagn=False adds Linear(Mish(temb)) after the first block instead, whose GroupNorm then has 4 groups, not 8
+    (StableMoFusion ResidualTemporalBlock: `Conv1dBlock(inp, out, kernel_size)` keeps Conv1dBlock's n_groups=4)."""
 
     def __init__(self, dim_in: int, dim_out: int, time_dim: int, dropout: float = 0.1, adagn: bool = True,
                  zero_init: bool = True):
         super().__init__()
         self.adagn = adagn
-        self.block1 = Conv1dBlock(dim_in, dim_out)
+        # StableMoFusion passes n_groups=8 to its AdaGN block but builds the plain block with its default of 4.
+        self.block1 = Conv1dBlock(dim_in, dim_out, groups=8 if adagn else 4)
         self.block2 = Conv1dBlock(dim_out, dim_out, zero=zero_init)
         self.time_proj = nn.Linear(time_dim, 2 * dim_out if adagn else dim_out)  # applied to Mish(temb)
         if zero_init:
@@ -274,15 +278,21 @@ class CondUnet1D(nn.Module):
         """Rows that see the text: all at eval; Bernoulli(1 - cond_mask_prob) per row in training.
 
         force_uncond: bool (whole batch) or (B,) bool tensor (True = this row unconditional).
+        The draw uses the CPU generator and the indices are found on the host, then copied (pinned, non_blocking):
+        finding them on a GPU (nonzero) would make the host wait for the GPU at every step. A force_uncond tensor
+        on a GPU is read back to the host (one synchronisation; callers that care pass a CPU tensor).
         """
-        keep = torch.ones(batch_size, dtype=torch.bool, device=device)
+        keep = torch.ones(batch_size, dtype=torch.bool)
         if self.training and self.cond_mask_prob > 0:
-            keep &= torch.rand(batch_size, device=device) >= self.cond_mask_prob
+            keep &= torch.rand(batch_size) >= self.cond_mask_prob
         if isinstance(force_uncond, torch.Tensor):
-            keep &= ~force_uncond.to(device=device, dtype=torch.bool)
+            keep &= ~force_uncond.to(device="cpu", dtype=torch.bool)
         elif force_uncond:
             keep[:] = False
-        return keep.nonzero().squeeze(1)                                                 # (N,) long
+        idx = keep.nonzero().squeeze(1)                                                  # (N,) long
+        if device is not None and torch.device(device).type == "cuda":
+            idx = idx.pin_memory()
+        return idx.to(device, non_blocking=True)
 
     def forward(self, x, t, text=None, text_mask=None, force_uncond=False, return_features=False):
         """Predict x0.
@@ -302,17 +312,26 @@ class CondUnet1D(nn.Module):
         return self._unet(x, t, idx, text[idx], None if text_mask is None else text_mask[idx], return_features)
 
     @torch.no_grad()
-    def forward_with_cfg(self, x, t, text, text_mask=None, guidance: float = 2.5):
+    def forward_with_cfg(self, x, t, text, text_mask=None, guidance: float = 2.5, rescale: float = 0.0):
         """Classifier-free guidance in one batched pass: rows [x; x], only the first half sees the text.
 
-        Returns uncond + guidance * (cond - uncond), shape (B, T, D) (StableMoFusion forward_with_cfg).
+        Returns the guided x0 = uncond + guidance * (cond - uncond), shape (B, T, D) float32 (StableMoFusion
+        forward_with_cfg): under bf16 autocast the network runs in bf16 but the combination, which amplifies
+        cond - uncond, runs in fp32. rescale = phi > 0 applies CFG rescale (Lin et al. 2024, "Common Diffusion Noise
+        Schedules and Sample Steps are Flawed", sec. 3.4, there phi = 0.7) to that guided x0: x_rescaled = x0 *
+        std(cond) / std(x0) per sample over (T, D), returned as phi * x_rescaled + (1 - phi) * x0 (diffusers'
+        rescale_noise_cfg).
         """
         B = x.shape[0]
         t = t.expand(B) if t.dim() == 0 else t
         idx = torch.arange(B, device=x.device)                                          # cond rows = first half
         out = self._unet(torch.cat([x, x]), torch.cat([t, t]), idx, text, text_mask, False)   # (2B, T, D)
-        cond, uncond = out[:B], out[B:]
-        return uncond + guidance * (cond - uncond)
+        cond, uncond = out[:B].float(), out[B:].float()                                  # fp32 under autocast too
+        x0 = uncond + guidance * (cond - uncond)
+        if rescale > 0:  # sec. 3.4: bring the guided x0's per-sample std back to the conditional prediction's
+            x0_rescaled = x0 * (cond.std(dim=(1, 2), keepdim=True) / x0.std(dim=(1, 2), keepdim=True))
+            x0 = rescale * x0_rescaled + (1 - rescale) * x0
+        return x0
 
     def _unet(self, x, t, cond_idx, text, text_mask, return_features):
         """x (B, T, D), t (B,), cond_idx (N,), text (N, L, C_text) for those rows, text_mask (N, L) or None."""

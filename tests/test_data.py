@@ -270,3 +270,19 @@ def test_dataset_info_consistency():
         "synthetic": ("t2m", 263, 22, 20.0, 40)}
     with pytest.raises(ValueError, match="feat_dim"):
         dataclasses.replace(HML, feat_dim=262)
+
+
+def test_keyed_draws_depend_on_the_key_only(tiny):
+    """dataset[(epoch, i)] (what train.py's sampler asks for) draws from default_rng([seed, epoch, i]): the same key
+    gives the same caption and crop whatever was drawn before, another epoch gives another draw."""
+    ds, twin = make_dataset(tiny), make_dataset(tiny)
+    j = [it["name"] for it in ds.items].index("j")  # 199 frames, 2 captions
+    for _ in range(3):
+        twin[j]                                      # the running generator moves; keyed draws do not care
+    a, b = ds[(0, j)], twin[(0, j)]
+    assert a["caption"] == b["caption"] and torch.equal(a["motion"], b["motion"])
+    epochs = [ds[(e, j)] for e in range(12)]
+    assert len({float(d["motion"][0, 0]) for d in epochs}) > 1 and len({d["caption"] for d in epochs}) == 2
+    assert ds[(0, -1)]["name"] == ds[(0, len(ds) - 1)]["name"]
+    with pytest.raises(IndexError):
+        ds[(0, len(ds))]

@@ -6,6 +6,7 @@ Run: python -m pytest tests/test_evaluate.py -q
 """
 import dataclasses
 import hashlib
+import json
 import pickle
 import warnings
 
@@ -311,21 +312,25 @@ class StandInGenerator:
     """sample.Generator stand-in: returns the real motion of the caption's first clip (or noise), normalised with
     statistics that differ from the evaluator's, so the de-/re-normalisation path is exercised."""
 
-    def __init__(self, root, noise=False):
+    def __init__(self, root, noise=False, best_guidance=None):
         self.dataset, self.data_root, self.info, self.noise = "synthetic", str(root), INFO, noise
+        self.best_guidance, self.calls = best_guidance, []  # noise grows with |guidance - best_guidance| when set
         self.mean, self.std = np.load(root / "Mean.npy") + 0.3, np.load(root / "Std.npy") * 2.0
         self.motions = {}
-        for item in load_split(root, "test", INFO):
+        for item in load_split(root, "test", INFO) + load_split(root, "val", INFO):
             for c in item["captions"]:
                 self.motions.setdefault(c["caption"], item["motion"])
 
-    def generate(self, captions, lengths, guidance=None, steps=None, sampler=None, seed=None):
+    def generate(self, captions, lengths, guidance=None, steps=None, sampler=None, seed=None, guidance_rescale=None):
+        self.calls.append((guidance, guidance_rescale))
         out = torch.zeros(len(captions), max(lengths), D)
         g = torch.Generator().manual_seed(seed or 0)
         for i, (c, n) in enumerate(zip(captions, lengths)):
             raw = self.motions[c][:n]
             out[i, :len(raw)] = torch.randn(len(raw), D, generator=g) if self.noise else \
                 torch.from_numpy((raw - self.mean) / self.std)
+            if self.best_guidance is not None:
+                out[i, :len(raw)] += abs(guidance - self.best_guidance) * torch.randn(len(raw), D, generator=g)
         return out
 
 
@@ -365,9 +370,9 @@ def test_protocol_with_stand_in_generators(trained, tmp_path):
     assert bad["summary"]["standin"]["FID"]["mean"] > 3 * max(model["FID"]["mean"], real["FID"]["mean"])
     assert model["MultiModality"]["mean"] < 1e-3 < bad["summary"]["standin"]["MultiModality"]["mean"]
     assert "MultiModality" not in real
-    md = (tmp_path / "standin" / "eval_synthetic.md").read_text()
+    md = (tmp_path / "standin" / "eval_synthetic_test.md").read_text()
     assert "| Real motion |" in md and "| standin |" in md and "±" in md
-    assert (tmp_path / "standin" / "eval_synthetic.json").is_file()
+    assert (tmp_path / "standin" / "eval_synthetic_test.json").is_file()
 
 
 def test_cli_parser_and_real_only_evaluation(trained, tmp_path):
@@ -383,3 +388,37 @@ def test_cli_parser_and_real_only_evaluation(trained, tmp_path):
     cfg.train_evaluator = False
     result = run_evaluation(cfg)
     assert set(result["summary"]) == {"Real motion", "Real motion (train split)"}
+
+
+def test_realism_columns_pair_generated_with_real_root_speed(trained, tmp_path):
+    root, d, _ = trained
+    cfg = EvalConfig(ckpt=str(tmp_path / "standin" / "ckpt.pt"), data_root=str(root), evaluator_dir=str(d),
+                     replication_times=1, diversity_times=50, mm_num_samples=0)
+    summary = run_evaluation(cfg, StandInGenerator(root))["summary"]
+    real, model = summary["Real motion"], summary["standin"]
+    for key in ("skating_ratio", "penetration", "floating", "root_speed"):
+        assert key in real and key in model
+    assert "root_speed_ratio" not in real and "action_success" not in model  # the toy data has no frame_labels
+    # the stand-in returns each caption's real clip from frame 0, the real row a unit-length crop of it
+    assert model["root_speed_ratio"]["mean"] == pytest.approx(1.0, abs=0.1)
+    assert model["root_speed"]["mean"] == pytest.approx(real["root_speed"]["mean"], rel=0.1)
+    md = (tmp_path / "standin" / "eval_synthetic_test.md").read_text()
+    assert "Skating ratio" in md and "Root speed ratio" in md
+
+
+def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained, tmp_path):
+    import sweep_guidance
+    root, d, _ = trained
+    gen = StandInGenerator(root, best_guidance=1.5)
+    cfg = EvalConfig(ckpt=str(tmp_path / "ckpt.pt"), data_root=str(root), evaluator_dir=str(d), diversity_times=20)
+    sweep = sweep_guidance.SweepConfig(scales="1,1.5,3.5", rescale=0.7, seeds=2)
+    table = sweep_guidance.sweep_guidance(cfg, sweep, gen)
+    settings = {c for c in gen.calls}
+    assert settings == {(1.0, 0.0), (1.5, 0.0), (3.5, 0.0), (1.5, 0.7), (1.0, 0.7)}  # rescale at the best two
+    assert "| 1.5 | 0 |" in table and table.rstrip().endswith("(or sample.py / evaluate.py --guidance).")
+    assert "guidance 1.5, CFG rescale 0" in table or "guidance 1.5, CFG rescale 0.7" in table
+    assert (tmp_path / "sweep_guidance.md").read_text() == table
+    saved = json.loads((tmp_path / "sweep" / "g1.5_phi0" / "eval_synthetic_val.json").read_text())
+    assert saved["config"]["split"] == "val" and saved["config"]["guidance"] == 1.5
+    with pytest.raises(SystemExit, match="test split"):
+        sweep_guidance.sweep_guidance(cfg, dataclasses.replace(sweep, split="test"), gen)

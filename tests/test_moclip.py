@@ -5,6 +5,7 @@ Run: python -m pytest tests/test_moclip.py -q
 import json
 import string
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,3 +124,52 @@ def test_clip_branch(tiny_clip_dir):
     cache = moclip.TextFeatureCache(enc)
     cache_tokens, cache_mask = cache.get(["hi"])
     assert cache_tokens.shape == (1, 77, 32) and cache_mask.all()
+
+
+def test_cache_build_is_memory_mapped_and_matches_live_states(minilm, tmp_path):
+    path = moclip.TextFeatureCache.default_path(tmp_path, minilm)
+    cache = moclip.TextFeatureCache.build(path, minilm, CAPTIONS, batch_size=2, progress=False)
+    assert isinstance(cache.rows, np.memmap) and not cache.features           # rows on disk, not in memory
+    assert cache.rows.dtype == np.float16 and cache.rows.shape[1] == 384
+    lengths = [len(minilm.tokenizer(c)["input_ids"]) for c in CAPTIONS]
+    assert cache.rows.shape[0] == sum(lengths)
+    # training reads cache.get, sampling reads as_cached(live states): the same float16 grid. The float32 states
+    # differ by ~1e-6 with the batch they were encoded in (here 2 vs 3 captions), which can move a value to the
+    # neighbouring float16, so the two agree to one float16 ulp (2^-10 relative) plus that 1e-6, most exactly.
+    tokens, mask, _ = minilm(CAPTIONS)
+    cached, cached_mask = cache.get(CAPTIONS)
+    live = moclip.as_cached(tokens, mask)
+    assert torch.equal(cached_mask, mask)
+    assert ((cached - live).abs() <= torch.maximum(cached.abs(), live.abs()) * 2.0 ** -10 + 1e-6).all()
+    assert (cached == live).float().mean() > 0.95
+    assert not torch.equal(tokens * mask[..., None], live)                     # the rounding is really applied
+    # same batch, same device: bit for bit
+    assert torch.equal(moclip.TextFeatureCache(minilm).get(CAPTIONS)[0], live)
+    half, _ = cache.get(CAPTIONS, dtype=torch.float16)
+    assert half.dtype == torch.float16 and torch.equal(half.float(), cached)
+    # a rebuild with one more caption keeps the old rows, writes a new rows file and drops the old one
+    old_rows = set(tmp_path.glob("*.npy"))
+    bigger = moclip.TextFeatureCache.build(path, minilm, CAPTIONS + ["a cat jumps"], progress=False)
+    assert len(bigger) == 4 and torch.equal(bigger.get(CAPTIONS)[0], cached)
+    assert set(tmp_path.glob("*.npy")).isdisjoint(old_rows) and len(list(tmp_path.glob("*.npy"))) == 1
+    # nothing new: the file is only read
+    mtime = path.stat().st_mtime_ns
+    assert len(moclip.TextFeatureCache.build(path, minilm, CAPTIONS, progress=False)) == 4
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_cache_missing_rows_file_is_named(minilm, tmp_path):
+    path = tmp_path / "c.pt"
+    moclip.TextFeatureCache.build(path, minilm, CAPTIONS[:1], progress=False)
+    for rows in tmp_path.glob("*.npy"):
+        rows.unlink()
+    with pytest.raises(FileNotFoundError, match="rows file"):
+        moclip.TextFeatureCache.load(path)
+
+
+def test_clip_cache_stores_all_77_states(tiny_clip_dir, tmp_path):
+    enc = moclip.TextEncoder(str(tiny_clip_dir), normalize=False)
+    cache = moclip.TextFeatureCache.build(tmp_path / "clip.pt", enc, ["a person walks", "hi"], progress=False)
+    assert cache.rows.shape == (2 * 77, 32)
+    tokens, mask, _ = enc(["a person walks", "hi"])
+    assert torch.equal(cache.get(["a person walks", "hi"])[0], moclip.as_cached(tokens, mask))

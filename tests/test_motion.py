@@ -2,7 +2,6 @@
 
 Run: python -m pytest -q tests/test_motion.py
 """
-import time
 
 import numpy as np
 import pytest
@@ -128,16 +127,6 @@ def test_extract_features_exact_with_all_frames(sample):
         np.testing.assert_allclose(extract_features(positions), x, atol=2e-5, rtol=0, err_msg=name)  # measured 7.7e-6
         torch_positions = recover_all_frames(torch.from_numpy(x), 22)
         np.testing.assert_allclose(torch_positions.numpy(), positions, atol=1e-5)
-
-
-def test_extract_features_speed(sample):
-    positions = recover_all_frames(max((x for x, _ in sample.values()), key=len), 22)[:201]
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        extract_features(positions)
-        times.append(time.perf_counter() - start)
-    assert min(times) < 0.02, f"extract_features took {1000 * min(times):.1f} ms for {len(positions)} frames"
 
 
 # ----------------------------------------------------------------------------------------------------------------

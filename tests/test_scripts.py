@@ -1,7 +1,7 @@
 """Smoke runs of the scripts as a user runs them (subprocesses, tiny budgets, CPU).
 
 Covers: train.py on the embedded dataset and on the real HumanML3D sample, resume after a kill, torchrun with two
-CPU processes, sample.py writing features / joints / animations, and sample.py's input errors.
+CPU processes, sample.py writing features / joints / animations / BVH in batches, and sample.py's input errors.
 """
 import os
 import signal
@@ -54,7 +54,7 @@ def test_train_default_dataset_builds_and_checkpoints(work):
 def test_sample_writes_features_joints_and_animation(work):
     work, _ = work
     proc = run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person jumps in place", "--length=50",
-               "--num_samples=2", "--steps=3", "--out_dir=samples", cwd=work)
+               "--num_samples=2", "--steps=3", "--out_dir=samples", "--precision=bf16", cwd=work)
     feats = sorted((work / "samples").glob("00_*_[01].npy"))
     assert len(feats) == 2, proc.stdout
     x = np.load(feats[0])
@@ -62,6 +62,26 @@ def test_sample_writes_features_joints_and_animation(work):
     assert x.shape == (50, 263) and joints.shape == (50, 22, 3) and np.isfinite(joints).all()
     assert list((work / "samples").glob("00_*_0.gif")) or list((work / "samples").glob("00_*_0.mp4"))
     assert list((work / "samples").glob("00_*_0.png"))
+
+
+def test_sampling_reads_the_cached_rounding(work):
+    """sample.py conditions on the states training read: Generator.encode_text equals the training cache's rows to
+    one float16 ulp (+1e-6: float32 encoder noise from the batch composition), most of them exactly."""
+    import moclip
+    import sample
+    work, _ = work
+    gen = sample.load_generator(work / "run" / "ckpt.pt")
+    assert gen.precision == "fp32"                          # on the CPU, whatever the run trained with
+    cache = moclip.TextFeatureCache.load(next((work / "cache").glob("text_features_*.pt")))
+    captions = list(cache.index)[:5]
+    cached, cached_mask = cache.get(captions)
+    live, live_mask = gen.encode_text(captions)
+    assert torch.equal(cached_mask, live_mask)
+    assert ((cached - live).abs() <= torch.maximum(cached.abs(), live.abs()) * 2.0 ** -10 + 1e-6).all()
+    assert (cached == live).float().mean() > 0.95
+    gen.precision = "fp16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        gen.generate(captions[:1], [40], steps=1)
 
 
 def test_sample_input_errors(work):
@@ -76,6 +96,63 @@ def test_sample_input_errors(work):
     proc = run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person walks", "--length=6", cwd=work,
                check=False)
     assert proc.returncode != 0 and "6s" in proc.stderr  # the hint for seconds
+
+
+def _one_line_error(proc, *expected):
+    """A failed run that says what is wrong in one line, without a traceback (progress bars aside)."""
+    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("sample.py")]
+    assert proc.returncode != 0 and len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert all(e in err[0] for e in expected), err[0]
+
+
+def test_sample_bad_inputs_stop_with_one_line(work):
+    work, _ = work
+    (work / "not_a_ckpt.pt").write_text("hello\n")
+    (work / "empty.txt").write_text("\n   \n")
+    cases = [(["--ckpt=not_a_ckpt.pt", "--text=a person walks"], ["not_a_ckpt.pt", "is not a checkpoint"]),
+             (["--ckpt=run", "--text=a person walks"], ["--ckpt", "not found"]),
+             (["--ckpt=run/ckpt.pt", "--text_file=missing.txt"], ["missing.txt", "no such file"]),
+             (["--ckpt=run/ckpt.pt", "--text_file=empty.txt"], ["empty.txt", "is empty"]),
+             (["--ckpt=run/ckpt.pt", "--text=a person walks", "--sampler=euler"], ["--sampler", "euler"]),
+             (["--ckpt=run/ckpt.pt", "--text=a person walks", "--length=6x"], ["--length", "'6x'"]),
+             (["--ckpt=run/ckpt.pt", "--text=a person walks", "--batch_size=0"], ["--batch_size must be >= 1"])]
+    for args, expected in cases:
+        proc = run(ROOT / "sample.py", *args, "--out_dir=bad_out", "--steps=2", cwd=work, check=False)
+        _one_line_error(proc, *expected)
+    assert not (work / "bad_out").exists() or not any((work / "bad_out").iterdir()), "nothing is written"
+
+
+def test_sample_prompt_file_batches_skips_bad_lines_and_writes_bvh(work):
+    """Bad lines are reported and skipped, the others run (in batches, each prompt at its own length), BVH included;
+    an emoji in a prompt draws no glyph warning."""
+    pytest.importorskip("bvhio")
+    from bvh import read_bvh
+    work, _ = work
+    (work / "mixed.txt").write_text("a person walks forward#50\n"
+                                    "   #80\n"
+                                    "a person waves#6x\n"
+                                    "a person waves with the left hand 👋#2.5s\n"
+                                    "a person runs#500\n"
+                                    "a person jumps#60\n", encoding="utf-8")
+    proc = run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text_file=mixed.txt", "--batch_size=2", "--steps=2",
+               "--bvh", "--out_dir=mixed", cwd=work, check=False)
+    assert proc.returncode == 1, proc.stderr
+    for where in ("mixed.txt:2: empty prompt", "mixed.txt:3: length '6x'", "mixed.txt:5: length 500 frames"):
+        assert where in proc.stderr
+    assert "3 prompt line(s) skipped" in proc.stderr.splitlines()[-1]
+    assert "Glyph" not in proc.stderr and "Traceback" not in proc.stderr
+    out = work / "mixed"
+    assert sorted(p.name.split("_")[0] for p in out.glob("*_joints.npy")) == ["00", "03", "05"]
+    assert not list(out.glob("01_*")) + list(out.glob("02_*")) + list(out.glob("04_*"))
+    for stem, frames in (("00_a_person_walks_forward_0", 50), ("03_a_person_waves_with_the_left_hand_0", 50),
+                         ("05_a_person_jumps_0", 60)):
+        joints = np.load(out / f"{stem}_joints.npy")
+        assert joints.shape == (frames, 22, 3) and np.load(out / f"{stem}.npy").shape == (frames, 263)
+        assert (out / f"{stem}.png").is_file() and ((out / f"{stem}.gif").is_file() or (out / f"{stem}.mp4").is_file())
+        names, pos, fps = read_bvh(out / f"{stem}.bvh")
+        assert pos.shape == (frames, 22, 3) and fps == pytest.approx(20.0) and names[0] == "pelvis"
+        # the file's root path is the motion's (cm); joints elsewhere are on one fixed skeleton
+        assert np.abs(pos[:, 0] / 100 - joints[:, 0]).max() < 1e-4
 
 
 def test_train_rejects_unknown_option(tmp_path):
@@ -143,3 +220,6 @@ def test_config_presets_and_overrides():
     assert (paper.steps, paper.resume, paper.lr_decay_every, paper.weight_decay) == (7, True, 5000, 0.01)
     with pytest.raises(SystemExit, match="not a valid int"):
         train.parse_config(["--steps=many"])
+    assert (cfg.precision, paper.precision) == ("fp32", "bf16")   # the CPU default in fp32, the 4090 preset in bf16
+    with pytest.raises(SystemExit, match="--precision must be one of"):
+        train.main(["--precision=fp16"])

@@ -1,19 +1,24 @@
-"""Tests of the embedded procedural dataset (synthetic.py, synthetic_actions.py).
+"""Tests of the embedded procedural dataset (synthetic*.py).
 
 Physical invariants of the generated motion (exact bone lengths, floor, planted feet and foot contacts while walking,
-jumps that leave the ground), the HumanML3D layout and text format, mirroring, statistics, determinism and the
-build-once behaviour of ensure_dataset.  python -m pytest -q tests/test_synthetic.py
+jumps that leave the ground), the HumanML3D layout and text format, grammar of every template and sentence
+structure, captions that name a style honoured by the motion, the held-out test_novel rule, mirroring, statistics,
+determinism and the build-once behaviour of ensure_dataset.  python -m pytest -q tests/test_synthetic.py
 """
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
 from motion import SKELETONS, extract_features, feature_slices, mirror_features, recover_from_ric
 from synthetic import ensure_dataset, generate, make_clip
-from synthetic_actions import (PRIMITIVES, caption_line, conjugate, fill_template, mirror_text, sample_params, tokens,
-                               verb_phrases)
+from synthetic_actions import PRIMITIVES, sample_params
+from synthetic_captions import (MANNER, NOVEL_GLUE, SUBJECTS, TRAIN_GLUE, conjugate, describe, fill_template,
+                                modifiers, verb_phrases)
+from synthetic_splits import chain_keys, has_held_out, held_out_pairs, overlap_stats, split_ids
+from synthetic_text import VERB_FORMS, WORDS, caption_line, mirror_text, tokens
 
 SK = SKELETONS["t2m"]
 FPS = 20
@@ -47,7 +52,7 @@ def _bones(joints):
 def test_layout_splits_and_lengths(tiny):
     ids = _ids(tiny)
     assert len(ids) == 24 and len(set(ids)) == 24
-    splits = {s: set(_ids(tiny, s)) for s in ("train", "val", "test")}
+    splits = {s: set(_ids(tiny, s)) for s in ("train", "val", "test", "test_novel")}
     assert set.union(*splits.values()) == set(ids) and sum(map(len, splits.values())) == 24
     assert all(len(v) >= 2 for v in splits.values())
     for s, members in splits.items():                      # a mirrored copy follows its base id's split
@@ -64,7 +69,7 @@ def test_layout_splits_and_lengths(tiny):
         segs = labels["segments"]
         assert labels["fps"] == FPS and segs[0]["start"] == 0 and segs[-1]["end"] == len(x)
         assert all(a["end"] == b["start"] for a, b in zip(segs[:-1], segs[1:]))
-        assert all(s["end"] > s["start"] and s["action"] and s["text"] for s in segs)
+        assert all(s["end"] > s["start"] and s["action"] and s["text"] and "params" in s for s in segs)
 
 
 def test_caption_lines_parse(tiny):
@@ -92,15 +97,84 @@ def test_tokens_follow_spacy_conventions():
         tokens("a person moonwalks")
 
 
-def test_every_template_is_in_the_lexicon():
+# After these words a verb must be an -ing form ("jumps while spreading", "before turning", "is walking").
+ING_AFTER = {"while", "by", "without", "before", "after", "is"}
+
+
+def grammar_errors(caption, subject=None):
+    """Verb forms that break agreement: a conjugated verb right after while/by/without/before/after/is that is not an
+    -ing form; with `subject`, a first verb after it that is not a third-person form ("a man walking forward")."""
+    words = re.findall(r"[a-z]+", caption.lower())
+    errs = [f"{a} {b}" for a, b in zip(words, words[1:])
+            if a in ING_AFTER and b in VERB_FORMS and b not in WORDS and not b.endswith("ing")]
+    if subject is not None:
+        rest = re.findall(r"[a-z]+", caption.lower()[len(subject):])
+        verb = next((w for w in rest if w in VERB_FORMS and (w not in WORDS or w == rest[0])), "")
+        errs += [f"{subject} {verb}"] if not verb.endswith("s") or verb.endswith("ing") else []
+    return errs
+
+
+def _all_phrases(rng, name, p):
+    """Every verb phrase of a primitive, alone and with each of its manner and context modifiers."""
+    manner, ctx = modifiers(name, p)
+    for template in verb_phrases(name, p):
+        for extra in [""] + manner + ctx:
+            yield fill_template(template + (" " + extra if extra else ""), p, "his", rng)
+
+
+def test_grammar_checker_catches_the_old_bug():
+    assert grammar_errors("the man jumps while spreads his arms and legs") == ["while spreads"]
+    assert grammar_errors("a person walks forward before turns left") == ["before turns"]
+    assert grammar_errors("a man walking forward", "a man") == ["a man walking"]
+    assert grammar_errors("a man wearing glasses jumps", "a man wearing glasses") == []
+    assert grammar_errors("a person jumps while spreading his arms and legs, then walks forward") == []
+
+
+def test_every_template_and_structure_is_in_the_lexicon_and_grammatical():
     rng = np.random.default_rng(0)
     for name in PRIMITIVES:
-        for _ in range(20):
+        for _ in range(8):
             p = sample_params(name, rng)
-            for template in verb_phrases(name, p):
+            for vp in _all_phrases(rng, name, p):
                 for form in ("3sg", "ing"):
-                    text = conjugate(fill_template(template, p, "his", rng), form)
+                    text = conjugate(vp, form)
+                    assert "{" not in text and "^" not in text and "~" not in text, text
                     caption_line(text), caption_line(mirror_text(text))
+                assert grammar_errors(f"a person {conjugate(vp, '3sg')}", "a person") == [], vp
+    # every sentence structure with two and three phrases, each phrase's form chosen by the structure
+    x, g = ["jumps while spreading his arms", "walks forward", "turns left"], \
+        ["jumping while spreading his arms", "walking forward", "turning left"]
+    for k in (2, 3):
+        for glue in TRAIN_GLUE + NOVEL_GLUE:
+            for subject, _, pron in SUBJECTS:
+                text = glue(np.random.default_rng(k), subject, pron, x[:k], g[:k])
+                assert grammar_errors(text) == [] and "  " not in text, text
+                caption_line(text)
+                assert all(v in text for v in ("spreading", "walk", "turn")[:k]), text   # no phrase is lost
+
+
+def test_novel_structures_reuse_training_words_but_never_a_training_sentence():
+    x, g = ["walks forward", "jumps", "turns left"], ["walking forward", "jumping", "turning left"]
+    train, novel = set(), set()
+    for k in (2, 3):
+        for glue in TRAIN_GLUE:
+            train |= {glue(np.random.default_rng(s), "a man", "he", x[:k], g[:k]) for s in range(20)}
+        for glue in NOVEL_GLUE:
+            novel |= {glue(np.random.default_rng(s), "a man", "he", x[:k], g[:k]) for s in range(20)}
+    assert not train & novel and not {t.rstrip(".") for t in train} & {t.rstrip(".") for t in novel}
+    words = lambda texts: {w for t in texts for w in re.findall(r"[a-z]+", t)}   # noqa: E731
+    assert words(novel) <= words(train), words(novel) - words(train)
+    with pytest.raises(ValueError, match="at least 2"):
+        describe(np.random.default_rng(0), [("jump", sample_params("jump", np.random.default_rng(0)))], 3, novel=True)
+
+
+def test_vocabulary_is_rich():
+    rng, words = np.random.default_rng(0), set()
+    for i in range(600):
+        names = list(rng.choice(PRIMITIVES, rng.integers(1, 4), replace=False))
+        for c in describe(rng, [(n, sample_params(n, rng)) for n in names], 3):
+            words |= set(re.findall(r"[a-z]+", c))
+    assert len(words) >= 600, len(words)
 
 
 # ---------------------------------------------------------------------------------------------------- physics
@@ -132,7 +206,8 @@ def test_feet_touch_the_floor_and_nothing_goes_below(tiny):
 
 
 def test_walk_plants_feet_and_sets_contacts():
-    feats, joints, segments = _clip([("walk", {"speed": "normal", "curve": "straight", "dur": 4.5})])
+    feats, joints, segments = _clip([("walk", {"speed": "normal", "curve": "straight", "stride": "normal",
+                                               "dur": 4.5})])
     seg = next(s for s in segments if s["action"] == "walk")
     sl = slice(seg["start"], seg["end"] - 1)
     contact = feats[sl, feature_slices()["foot_contact"]] > 0.5        # (T, 4) l_ankle, l_toe, r_ankle, r_toe
@@ -196,24 +271,113 @@ def test_same_seed_gives_identical_files(tiny, tmp_path):
     files = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
     assert all((tiny / f).read_bytes() == (other / f).read_bytes() for f in files)
-    generate(tmp_path / "seed1", num_motions=3, seed=1, progress=False)
+    generate(tmp_path / "seed1", num_motions=4, seed=1, progress=False)
     assert (tmp_path / "seed1" / "texts" / "000000.txt").read_text() != (tiny / "texts" / "000000.txt").read_text()
 
 
 @pytest.mark.filterwarnings("ignore:synthetic.py. a feature group is constant")
 def test_ensure_dataset_builds_once(tmp_path):
     root = tmp_path / "Synthetic"
-    assert ensure_dataset(root, num_motions=3, progress=False) == root
+    assert ensure_dataset(root, num_motions=4, progress=False) == root
     assert not list(tmp_path.glob(".*building*")), "the temporary build folder must be renamed away"
     stamp = os.stat(root / "meta.json").st_mtime_ns
-    ensure_dataset(root, num_motions=3, progress=False)
+    ensure_dataset(root, num_motions=4, progress=False)
     assert os.stat(root / "meta.json").st_mtime_ns == stamp, "a complete build must not be rebuilt"
     (root / "new_joint_vecs" / "M000001.npy").unlink()                  # incomplete -> rebuilt
-    ensure_dataset(root, num_motions=3, progress=False)
+    ensure_dataset(root, num_motions=4, progress=False)
     assert (root / "new_joint_vecs" / "M000001.npy").is_file()
     foreign = tmp_path / "HumanML3D"
     (foreign / "texts").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="not a synthetic build"):
-        ensure_dataset(foreign, num_motions=3, progress=False)
+        ensure_dataset(foreign, num_motions=4, progress=False)
     with pytest.raises(ValueError, match="num_motions"):
-        generate(tmp_path / "x", num_motions=2)
+        generate(tmp_path / "x", num_motions=3)
+
+
+# ---------------------------------------------------------------------------------------------------- style
+
+def _named(captions, words):
+    return any(set(re.findall(r"[a-z]+", c)) & words for c in captions)
+
+
+def _style_groups(name, n, measure, named_words):
+    """Clips of one primitive with random style; {group: [measure(joints, segment), ...]} where a clip's group is the
+    first of `named_words` ({group: words}) that one of its captions uses, else "unnamed"."""
+    groups = {}
+    for seed in range(n):
+        positions, captions, segments = make_clip(np.random.default_rng(seed), [name])
+        seg = next(s for s in segments if s["action"].startswith(name))
+        group = next((g for g, ws in named_words.items() if _named(captions, ws)), "unnamed")
+        groups.setdefault(group, []).append(measure(positions, seg))
+    return groups
+
+
+def test_captions_naming_a_speed_are_honoured():
+    def speed(j, seg):                                                   # mean horizontal root speed (m/s)
+        v = np.linalg.norm(np.diff(j[seg["start"]:seg["end"], 0, [0, 2]], axis=0), axis=-1) * FPS
+        return v[len(v) // 4: -len(v) // 4].mean()
+    g = _style_groups("walk", 40, speed, {"fast": {"quickly", "fast", "briskly", "hurry", "rapidly", "swiftly"},
+                                           "slow": {"slowly", "slow", "stroll", "strolls", "leisurely", "amble",
+                                                    "ambles", "calmly"}})
+    assert len(g.get("fast", [])) >= 3 and len(g.get("slow", [])) >= 3, {k: len(v) for k, v in g.items()}
+    assert min(g["fast"]) > max(g["slow"]) and np.mean(g["fast"]) > np.mean(g["unnamed"]) > np.mean(g["slow"])
+
+
+def test_captions_naming_a_jump_height_are_honoured():
+    def apex(j, seg):                                                     # pelvis rise above standing (m)
+        return j[seg["start"]:seg["end"], 0, 1].max() - j[0, 0, 1]
+    g = _style_groups("jump", 40, apex, {"high": {"high"}, "small": {"little", "small", "slightly", "tiny", "bit",
+                                                                       "lightly"}})
+    assert len(g.get("high", [])) >= 3 and len(g.get("small", [])) >= 3, {k: len(v) for k, v in g.items()}
+    assert min(g["high"]) > max(g["small"]) + 0.1
+
+
+def test_captions_naming_a_wave_size_are_honoured_and_waves_stay_above_the_shoulder():
+    def amplitude(j, seg):                                                # wrist sway around its mean (m)
+        mid = slice(seg["start"] + (seg["end"] - seg["start"]) // 3, seg["end"] - (seg["end"] - seg["start"]) // 3)
+        k = 1 if seg["action"] == "wave_right" else 0                     # wave_both: the left wrist
+        rel = j[mid, (20, 21)[k]] - j[mid, (16, 17)[k]]                   # wrist relative to its shoulder
+        assert (rel[:, 1] > 0).all(), "a waving wrist is above its shoulder"
+        return np.linalg.norm(rel - rel.mean(0), axis=-1).max()
+    g = _style_groups("wave", 40, amplitude, {"big": {"big", "widely"}, "small": {"small", "little", "gently"}})
+    assert len(g.get("big", [])) >= 3 and len(g.get("small", [])) >= 3, {k: len(v) for k, v in g.items()}
+    assert np.mean(g["big"]) > 2 * np.mean(g["small"]) and min(g["big"]) > max(g["small"])
+
+
+def test_manner_modifiers_only_name_the_clips_style():
+    p = sample_params("walk", np.random.default_rng(0), speed="slow", stride="long", arms="normal", curve="straight")
+    manner, _ = modifiers("walk", p)
+    assert set(manner) == set(MANNER["walk", "speed", "slow"]) | set(MANNER["walk", "stride", "long"])
+    assert not any("quick" in t or "fast" in t for t in verb_phrases("walk", p))
+
+
+# ---------------------------------------------------------------------------------------------------- test_novel
+
+def test_held_out_pairs_are_closed_under_mirroring_and_define_the_novel_split(tiny):
+    held = held_out_pairs(0)
+    sw = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise"}
+    swap = lambda k: re.sub(r"[a-z]+", lambda m: sw.get(m.group(), m.group()), k)   # noqa: E731
+    assert held and all((swap(a), swap(b)) in held for a, b in held)
+    assert 0.05 < len(held) / (36 * 35) < 0.15                            # ~10 % of the ordered pairs
+    assert has_held_out(("walk", "jump", "clap"), {("walk", "clap")}) and not has_held_out(("clap", "walk"),
+                                                                                             {("walk", "clap")})
+    for novel in (False, True):                                          # the rule, clip by clip
+        for seed in range(6):
+            rng = np.random.default_rng(seed)
+            keys = chain_keys([(s["action"].rsplit("_", 1)[0] if "side" in s["params"] else s["action"], s["params"])
+                               for s in make_clip(rng, held=held, novel=novel)[2]])
+            assert has_held_out(keys, held) == novel and (len(keys) >= 2 or not novel), keys
+    stats = overlap_stats(tiny)
+    novel = stats["test_novel"]
+    assert novel["motions"] == 2 and novel["verbatim_pct"] == novel["sequence_seen_pct"] == 0
+    assert novel["motion_caption_seen_pct"] == 0
+    assert set(split_ids(1500, 0).values()) == {"train", "val", "test", "test_novel"}
+    assert sum(v == "test_novel" for v in split_ids(1500, 0).values()) == 180
+
+
+def test_frame_label_params_are_mirrored(tiny):
+    for m in (i for i in _ids(tiny) if not i.startswith("M")):
+        a, b = [json.loads((tiny / "frame_labels" / f"{i}.json").read_text())["segments"] for i in (m, "M" + m)]
+        for sa, sb in zip(a, b):
+            assert {k: mirror_text(v) if isinstance(v, str) else v for k, v in sa["params"].items()} == sb["params"]
+            assert sb["text"] == mirror_text(sa["text"])

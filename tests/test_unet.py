@@ -171,3 +171,48 @@ def test_timestep_table_values():
 def test_written_out_mish_equals_torch_mish():
     x = torch.linspace(-20, 20, 4001)
     assert torch.allclose(unet.mish(x), torch.nn.functional.mish(x), atol=1e-6)
+
+
+def test_cpu_preset_matches_its_comment():
+    """The comment above unet.PRESETS states the cpu preset's widths and counts; train.py's default uses it."""
+    model = unet.CondUnet1D(263, 384, **unet.PRESETS["cpu"])
+    assert [down[0].res.block1.conv.out_channels for down in model.downs] == [32, 64, 64, 64]
+    assert model.parameter_counts() == {"unet": 1_586_855, "text_adapter": 709_248, "total": 2_296_103}
+
+
+def test_groupnorm_groups_follow_stablemofusion():
+    """StableMoFusion: GroupNorm(8) in the AdaGN block and the second block, GroupNorm(4) in the plain first block
+    used when adagn=False (its Conv1dBlock default n_groups=4), and then an additive time embedding."""
+    for adagn, groups in ((True, 8), (False, 4)):
+        block = unet.ResidualTemporalBlock(16, 32, time_dim=8, adagn=adagn)
+        assert (block.block1.norm.num_groups, block.block2.norm.num_groups) == (groups, 8)
+        assert block.time_proj.out_features == (64 if adagn else 32)
+    model = make(adagn=False)
+    x, t, text, mask = inputs()
+    assert model(x, t, text, mask).shape == x.shape
+
+
+def test_cond_indices_drawn_on_the_host():
+    """The condition dropout uses the CPU generator (no GPU read-back in a training step)."""
+    model = make().train()
+    torch.manual_seed(3)
+    idx = model.cond_indices(64, device="cpu")
+    torch.manual_seed(3)
+    expected = (torch.rand(64) >= model.cond_mask_prob).nonzero().squeeze(1)
+    assert torch.equal(idx, expected)
+    model.eval()
+    assert torch.equal(model.cond_indices(4, force_uncond=torch.tensor([True, False, True, False])),
+                       torch.tensor([1, 3]))
+
+
+def test_guidance_combination_runs_in_fp32_under_bf16_autocast():
+    model = make()
+    x, t, text, mask = inputs()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        guided = model.forward_with_cfg(x, t, text, mask, guidance=2.5)
+        out = model._unet(torch.cat([x, x]), torch.cat([t, t]), torch.arange(3), text, mask, False)
+    assert guided.dtype == torch.float32 and out.dtype == torch.bfloat16
+    cond, uncond = out[:3].float(), out[3:].float()
+    assert torch.equal(guided, uncond + 2.5 * (cond - uncond))             # combined from the bf16 outputs, in fp32
+    reference = model.forward_with_cfg(x, t, text, mask, guidance=2.5)      # all fp32
+    assert (guided - reference).norm() / reference.norm() < 0.1

@@ -1,0 +1,425 @@
+"""Instruction following, measured: one kinematic check per action primitive of the embedded dataset.
+
+FID and R-Precision are aggregates: they cannot say that a model never waves or kicks with the wrong foot. Each
+check here reads recovered joints (T, 22, 3) (metres, y up, 20 fps, HumanML3D skeleton) and answers "does this
+motion do what its label says": waves raise that wrist above the shoulder and swing it, kicks lift that foot while the
+other one stands, turns change the facing towards the stated side, walks move along (or against) the facing, jumps
+leave the floor with both feet, and so on for every primitive in synthetic_actions.PRIMITIVES. Labels are those of
+the dataset's frame_labels/<id>.json ("walk", "kick_left", "wave_both", ...); sides are the person's own.
+
+Thresholds sit well inside the gap between a primitive's smallest real amplitude (synthetic_actions.PARAMS ranges)
+and what the other primitives do, so a richer dataset with per-clip styles keeps them valid; they are constants of
+this file (CHECK_THRESHOLDS), and `calibrate` re-measures the true-positive rate of each check on the real
+single-action clips of whatever dataset is built, and its false-positive rate on the clips of the other actions.
+The project asks every check to pass >= 95% of the real clips of its action (tests/test_action_checks.py).
+
+    python action_checks.py                          # TPR / FPR table on the embedded dataset's real clips
+    python -m pytest -q tests/test_action_checks.py
+
+Source: this project (the per-primitive checks); the kinematic conventions (facing from hips and shoulders, floor at
+the lowest foot joint) are HumanML3D's (Guo et al. 2022, motion_representation.ipynb).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
+
+# HumanML3D joint indices (paramUtil.py t2m_kinematic_chain)
+PELVIS, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT = 0, 1, 2, 4, 5, 7, 8, 10, 11
+NECK, HEAD, L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST = 12, 15, 16, 17, 20, 21
+SIDES = ("left", "right", "both")
+
+# Every threshold of every check (metres, seconds, radians, m/s). Data ranges in the comments are the embedded
+# dataset's (synthetic_actions.py) and were checked with `python action_checks.py`.
+CHECK_THRESHOLDS = dict(
+    walk_speed=(0.4, 1.9),      # m/s cruise speed along the facing (data 0.8-1.8)
+    backward_speed=0.25,        # m/s cruise speed against the facing (data 0.6-0.9)
+    jog_speed=(1.9, 2.8),       # m/s (data 2.0-2.6)
+    run_speed=2.8,              # m/s (data 3.0-3.8)
+    side_speed=0.15,            # m/s sideways towards the stated side (data 0.35-0.5)
+    turn_angle=np.deg2rad(50),  # net facing change towards the stated side (data 90 or 180 deg)
+    spin_angle=np.deg2rad(270), # (data 360 deg)
+    travel_turn=0.6,            # m: turns/spins/jumps in place stay within this of where they started
+    air=0.05,                   # m: a foot is "up" when its ankle and toe are both this far above their lowest
+    min_air_frames=2,           # frames of both feet up for a jump (0.22 m apex = 8 frames of flight; jacks 0.1 m)
+    jump_forward=0.3,           # m of net travel along the facing for jump_forward (data 0.5-1.0 m a jump)
+    hop_lift=0.12,              # m: the held foot is this much higher than the standing foot ...
+    hop_frac=0.4,               # ... for this fraction of the clip
+    wrist_up=0.0,               # m: a wrist is raised when above its shoulder (neutral -0.49, wave +0.12, raise >= 0)
+    raise_up=-0.1,              # m: raised arms (raise_arms "side" holds the wrist at shoulder height, clap -0.12)
+    arm_hold=0.5,               # s a raised wrist stays up
+    swing=0.03,                 # m: prominence of a sideways turn-around of a raised wrist (small waves swing
+                                #   +-0.045 m: 0.08-0.09 peak to peak; held raised arms drift once at most)
+    wave_swings=3,              # turn-arounds while raised: waves 3-13 in the data, raised arms 0-1
+    clap_gap=0.15,              # m: wrists this close count as a clap ...
+    clap_count=2,               # ... at least this many times
+    punch_reach=0.4,            # m a punching wrist reaches in front of its shoulder (guard 0.22, jab 0.54) ...
+    guard=0.12,                 # ... from a guard that holds both wrists this far in front for arm_hold
+    kick_lift=0.22,             # m the kicking foot rises above the floor (data ankle target ~0.6 m)
+    squat_drop=0.2,             # m the pelvis drops below its standing height (squat 0.33-0.45, sit 0.45)
+    sit_hold=2.0,               # s the pelvis stays down for sit_stand (2.4-3.8); a squat comes up sooner (1.0-1.5)
+    kneel_knee=0.2,             # m: the kneeling knee comes within this of the floor ...
+    kneel_gap=0.15,             # ... and this far below the other knee
+    bow_lean=0.12,              # rad the pelvis-to-neck line leans forward (95th percentile: slight bows 0.18, deep
+                                #   0.6; runs lean up to 0.16 but travel; squats and sit-downs lean with the pelvis down)
+    bow_hold=0.5,               # s the bow's lean is held (sit_stand and squat hold it <= 0.35 s with the pelvis up)
+    bow_drop=0.15,              # m: a bow keeps the pelvis within this of standing height
+    jacks_spread=0.45,          # m between the ankles at the widest (jacks hop out 0.3 m each side)
+)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Kinematic quantities shared by the checks
+# ----------------------------------------------------------------------------------------------------------------
+def facing(joints: np.ndarray) -> np.ndarray:
+    """(T, J, 3) joints -> (T, 2) unit horizontal facing (x, z) from hips and shoulders (HumanML3D's forward:
+    up x across)."""
+    across = (joints[:, R_HIP] - joints[:, L_HIP]) + (joints[:, R_SHOULDER] - joints[:, L_SHOULDER])  # (T, 3)
+    f = np.stack([across[:, 2], -across[:, 0]], -1)                 # (x, z) of (0, 1, 0) x across
+    return f / np.maximum(np.linalg.norm(f, axis=-1, keepdims=True), 1e-9)
+
+
+def yaw(joints: np.ndarray) -> np.ndarray:
+    """(T, J, 3) -> (T,) unwrapped facing angle atan2(f_x, f_z), radians; increasing = turning to the person's
+    left (counterclockwise seen from above, synthetic_actions' convention)."""
+    f = facing(joints)
+    return np.unwrap(np.arctan2(f[:, 0], f[:, 1]))
+
+
+def kinematics(joints: np.ndarray, fps: float = 20.0) -> dict:
+    """The quantities the checks read, from joints (T, J, 3) (metres, y up; T >= 2). Floor = the lowest foot joint
+    of the clip (HumanML3D puts it at y = 0 for real data). Returns a dict of numpy arrays / floats:
+    foot_h (T, 2) left/right foot height (the higher of ankle and toe above the floor, m), v_fwd / v_side (mean root
+    speed along the facing / towards the person's left, m/s), turn (net yaw change, rad), travel (net horizontal root
+    displacement, m), fwd_travel (displacement along the initial facing, m), pelvis_drop (T,) (m below the 90th
+    percentile pelvis height), wrist_up (T, 2) (wrist minus shoulder height, m), wrist_fwd / wrist_side (T, 2)
+    (wrist offset from its shoulder along the facing / outward, m), lean (T,) (trunk pitch forward, rad)."""
+    j = np.asarray(joints, np.float64)
+    if j.ndim != 3 or j.shape[0] < 2 or j.shape[1] < 22 or j.shape[2] != 3:
+        raise ValueError(f"action_checks.py: joints must be (T >= 2, 22, 3), got {j.shape}")
+    T = len(j)
+    f = facing(j)                                                   # (T, 2)
+    left = np.stack([f[:, 1], -f[:, 0]], -1)                        # person's left, (T, 2)
+    feet = j[:, [L_ANKLE, L_FOOT, R_ANKLE, R_FOOT], 1].reshape(T, 2, 2)  # (T, side, ankle/toe)
+    floor = feet.min()
+    lowest = feet.min(axis=(0, 1))                                  # (2,) lowest ankle, lowest toe of the clip
+    root = j[:, PELVIS, [0, 2]]                                     # (T, 2)
+    v = np.diff(root, axis=0) * fps                                 # (T-1, 2)
+    fm = 0.5 * (f[1:] + f[:-1])
+    lm = 0.5 * (left[1:] + left[:-1])
+    fwd = (v * fm).sum(-1)                                          # (T-1,) m/s along the facing
+    y = yaw(j)
+    h = j[:, PELVIS, 1]
+    trunk = j[:, NECK] - j[:, PELVIS]                               # (T, 3)
+    out = {}
+    for k, (s, w) in enumerate(((L_SHOULDER, L_WRIST), (R_SHOULDER, R_WRIST))):
+        d = j[:, w] - j[:, s]                                       # (T, 3)
+        out.setdefault("wrist_up", []).append(d[:, 1])
+        out.setdefault("wrist_fwd", []).append((d[:, [0, 2]] * f).sum(-1))
+        out.setdefault("wrist_side", []).append((d[:, [0, 2]] * left).sum(-1) * (1 if k == 0 else -1))
+    out = {k: np.stack(v, -1) for k, v in out.items()}              # (T, 2) each
+    out.update(
+        foot_h=(feet - lowest).min(-1),                             # (T, 2) > 0: the whole foot is up
+        knee_h=j[:, [L_KNEE, R_KNEE], 1] - floor,                   # (T, 2)
+        v_fwd=float(fwd.mean()), v_side=float((v * lm).sum(-1).mean()),
+        cruise=float(np.sign(fwd.mean()) * np.percentile(np.abs(uniform_filter1d(fwd, max(1, round(fps / 2)))), 80)),
+        turn=float(np.mean(y[-3:]) - np.mean(y[:3])),
+        travel=float(np.linalg.norm(root[-1] - root[0])),
+        fwd_travel=float(((root[-1] - root[0]) * f[0]).sum()),
+        pelvis_drop=np.percentile(h, 90) - h,                       # (T,)
+        lean=np.arctan2((trunk[:, [0, 2]] * f).sum(-1), trunk[:, 1]),  # (T,)
+        ankle_gap=np.linalg.norm(j[:, L_ANKLE, [0, 2]] - j[:, R_ANKLE, [0, 2]], axis=-1),  # (T,)
+        wrist_gap=np.linalg.norm(j[:, L_WRIST] - j[:, R_WRIST], axis=-1),  # (T,)
+        fps=fps, T=T)
+    return out
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D bool array."""
+    best = run = 0
+    for m in mask:
+        run = run + 1 if m else 0
+        best = max(best, run)
+    return best
+
+
+def _count_runs(mask: np.ndarray) -> int:
+    """Number of separate runs of True in a 1-D bool array."""
+    m = np.asarray(mask, bool)
+    return int(m[0] + np.sum(m[1:] & ~m[:-1])) if len(m) else 0
+
+
+def _sides(side: str) -> tuple[list[int], list[int]]:
+    """'left' | 'right' | 'both' -> (indices that must act, indices that must not) into (left, right) pairs."""
+    return {"left": ([0], [1]), "right": ([1], [0]), "both": ([0, 1], [])}[side]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The checks: check_<primitive>(k = kinematics(joints), th = CHECK_THRESHOLDS, side = the label's suffix, None for
+# primitives without one) -> bool. Sides are the person's own; + yaw / + v_side = towards the person's left.
+# ----------------------------------------------------------------------------------------------------------------
+def _flight(k, th):
+    """(T,) bool: both feet up (no foot on the floor)."""
+    return (k["foot_h"] > th["air"]).all(-1)
+
+
+def _signed(side):
+    return 1.0 if side == "left" else -1.0
+
+
+def check_walk(k, th, side=None):
+    """Walks forward: cruise speed along the facing in the walking band, never both feet off the floor."""
+    lo, hi = th["walk_speed"]
+    return lo <= k["cruise"] < hi and _longest_run(_flight(k, th)) < th["min_air_frames"]
+
+
+def check_walk_backward(k, th, side=None):
+    """Walks backward: cruise speed against the facing, more backward than sideways."""
+    return k["cruise"] <= -th["backward_speed"] and abs(k["v_side"]) < -k["v_fwd"]
+
+
+def check_jog(k, th, side=None):
+    """Jogs: cruise speed along the facing in the jogging band."""
+    lo, hi = th["jog_speed"]
+    return lo <= k["cruise"] < hi
+
+
+def check_run(k, th, side=None):
+    """Runs: cruise speed along the facing above the running threshold."""
+    return k["cruise"] >= th["run_speed"]
+
+
+def check_side_step(k, th, side):
+    """Side steps: moves towards the stated side faster than forward or back."""
+    return _signed(side) * k["v_side"] >= th["side_speed"] and abs(k["v_fwd"]) < abs(k["v_side"])
+
+
+def check_turn(k, th, side):
+    """Turns: the facing changes by turn_angle..spin_angle towards the stated side, without walking away."""
+    a = _signed(side) * k["turn"]
+    return th["turn_angle"] <= a < th["spin_angle"] and k["travel"] < th["travel_turn"] and \
+        abs(k["cruise"]) < th["walk_speed"][0]
+
+
+def check_spin(k, th, side):
+    """Spins: the facing changes by >= spin_angle towards the stated side, without walking away."""
+    return _signed(side) * k["turn"] >= th["spin_angle"] and k["travel"] < th["travel_turn"] and \
+        abs(k["cruise"]) < th["walk_speed"][0]
+
+
+def _two_footed(k, th):
+    """Both feet leave the floor together and land together: no leg held up (hop), feet not spread (jacks)."""
+    fh = k["foot_h"]
+    held = (np.abs(fh[:, 0] - fh[:, 1]) > th["hop_lift"]).mean() >= th["hop_frac"]
+    return _longest_run(_flight(k, th)) >= th["min_air_frames"] and not held and \
+        k["ankle_gap"].max() < th["jacks_spread"]
+
+
+def check_jump(k, th, side=None):
+    """Jumps in place: both feet leave the floor together; the body lands where it took off."""
+    return _two_footed(k, th) and k["travel"] < th["travel_turn"]
+
+
+def check_jump_forward(k, th, side=None):
+    """Jumps forward: two-footed flight and >= jump_forward m of travel along the facing."""
+    return _two_footed(k, th) and k["fwd_travel"] >= th["jump_forward"] and k["cruise"] < th["jog_speed"][0]
+
+
+def check_hop(k, th, side):
+    """Hops on the stated foot (synthetic_actions: side = the standing leg): the other foot held up, flight."""
+    stand, held = (0, 1) if side == "left" else (1, 0)
+    fh = k["foot_h"]
+    held_up = (fh[:, held] - fh[:, stand] > th["hop_lift"]).mean() >= th["hop_frac"]
+    return held_up and _longest_run(_flight(k, th)) >= th["min_air_frames"]
+
+
+def check_jumping_jacks(k, th, side=None):
+    """Jumping jacks: both wrists above the shoulders, flight, feet spread wide."""
+    arms_up = (k["wrist_up"] > th["wrist_up"]).all(-1).any()
+    return arms_up and _flight(k, th).any() and k["ankle_gap"].max() >= th["jacks_spread"]
+
+
+def _low(k, th):
+    """Longest time (s) the pelvis stays squat_drop below standing, with both feet down and no knee on the floor."""
+    if _flight(k, th).any() or k["knee_h"].min() <= th["kneel_knee"]:
+        return 0.0
+    return _longest_run(k["pelvis_drop"] >= th["squat_drop"]) / k["fps"]
+
+
+def check_squat(k, th, side=None):
+    """Squats: the pelvis goes down (feet on the floor, no knee down) and comes up within sit_hold."""
+    return 0 < _low(k, th) < th["sit_hold"]
+
+
+def check_sit_stand(k, th, side=None):
+    """Sits down and stands up: the pelvis stays down for >= sit_hold."""
+    return _low(k, th) >= th["sit_hold"]
+
+
+def check_kneel(k, th, side):
+    """Kneels on the stated knee: it comes to the floor, well below the other knee."""
+    down, other = (0, 1) if side == "left" else (1, 0)
+    knee = k["knee_h"]
+    near = knee[:, down] <= th["kneel_knee"]
+    return bool((near & (knee[:, other] - knee[:, down] >= th["kneel_gap"])).any())
+
+
+def _arm_up(k, th, level, i):
+    return _longest_run(k["wrist_up"][:, i] > level) >= th["arm_hold"] * k["fps"]
+
+
+def _swings(k, th, level, i):
+    """Sideways turn-arounds of wrist i while it is above `level`: maxima and minima of its outward position with a
+    prominence of at least th["swing"] metres. A wave swings back and forth; a raised arm moves out once."""
+    up, x = k["wrist_up"][:, i] > level, k["wrist_side"][:, i]
+    turns = np.concatenate([find_peaks(x, prominence=th["swing"])[0], find_peaks(-x, prominence=th["swing"])[0]])
+    return int(up[turns].sum())
+
+
+def _arms(k, th, side, level, waving):
+    """The `side` arms are held above `level` (swaying if waving, still if not), the others are not raised; feet
+    on the floor and hands apart (not jumping jacks, not a clap)."""
+    on, off = _sides(side)
+    ok = all(_arm_up(k, th, level, i) and (_swings(k, th, level, i) >= th["wave_swings"]) == waving for i in on)
+    return ok and not any(_arm_up(k, th, th["raise_up"], i) for i in off) and not _flight(k, th).any() and \
+        k["wrist_gap"].min() > th["clap_gap"]
+
+
+def check_wave(k, th, side):
+    """Waves with the stated hand(s): wrist above the shoulder, swaying sideways; the other arm stays down."""
+    return _arms(k, th, side, th["wrist_up"], True)
+
+
+def check_raise_arms(k, th, side):
+    """Raises the stated arm(s): wrist at or above shoulder height and still; the other arm stays down."""
+    return _arms(k, th, side, th["raise_up"], False)
+
+
+def check_clap(k, th, side=None):
+    """Claps: the wrists come together at least clap_count times."""
+    return _count_runs(k["wrist_gap"] < th["clap_gap"]) >= th["clap_count"]
+
+
+def check_punch(k, th, side):
+    """Punches with the stated fist(s) from a guard: the wrist reaches punch_reach in front of the shoulder, the
+    other does not; punch_both: a guard with both fists and at least one jab (one repetition throws only one)."""
+    on, off = _sides(side)
+    reach = k["wrist_fwd"].max(0)                                   # (2,)
+    guard = _longest_run((k["wrist_fwd"][:, on] > th["guard"]).all(-1)) >= th["arm_hold"] * k["fps"]
+    jabs = any(reach[i] >= th["punch_reach"] for i in on) if side == "both" else \
+        all(reach[i] >= th["punch_reach"] for i in on) and not any(reach[i] >= th["punch_reach"] for i in off)
+    return guard and jabs and not _flight(k, th).any() and k["pelvis_drop"].max() < th["squat_drop"]
+
+
+def check_kick(k, th, side):
+    """Kicks with the stated foot: it rises >= kick_lift while the other foot stays on the floor."""
+    kick, stand = (0, 1) if side == "left" else (1, 0)
+    fh = k["foot_h"]
+    return bool(((fh[:, kick] >= th["kick_lift"]) & (fh[:, stand] < th["air"])).any()) and not _flight(k, th).any()
+
+
+def check_bow(k, th, side=None):
+    """Bows: the trunk leans forward >= bow_lean with the pelvis near standing height for bow_hold, in place."""
+    ok = (k["lean"] >= th["bow_lean"]) & (k["pelvis_drop"] < th["bow_drop"])
+    return _longest_run(ok) >= th["bow_hold"] * k["fps"] and k["travel"] < th["travel_turn"]
+
+
+CHECKS = {"walk": check_walk, "walk_backward": check_walk_backward, "jog": check_jog, "run": check_run,
+          "side_step": check_side_step, "turn": check_turn, "spin": check_spin, "jump": check_jump,
+          "jump_forward": check_jump_forward, "hop": check_hop, "jumping_jacks": check_jumping_jacks,
+          "squat": check_squat, "sit_stand": check_sit_stand, "kneel": check_kneel, "wave": check_wave,
+          "raise_arms": check_raise_arms, "clap": check_clap, "punch": check_punch, "kick": check_kick,
+          "bow": check_bow}
+
+
+def parse_label(label: str) -> tuple[str, str | None]:
+    """'kick_left' -> ('kick', 'left'); 'walk_backward' -> ('walk_backward', None). Raises ValueError for a label
+    whose primitive has no check or whose side is missing where the check needs one."""
+    name, _, side = label.rpartition("_")
+    if side in SIDES and name in CHECKS and CHECKS[name].__defaults__ is None:  # checks with a side take no default
+        return name, side
+    if label in CHECKS and CHECKS[label].__defaults__ is not None:
+        return label, None
+    raise ValueError(f"action_checks.py: no check for action label {label!r}; primitives: {sorted(CHECKS)} "
+                     f"(+ _left/_right/_both where the primitive has a side)")
+
+
+def check_action(joints: np.ndarray, label: str, fps: float = 20.0, thresholds: dict | None = None) -> bool:
+    """True if joints (T, 22, 3) (metres, y up) perform the action `label` (frame_labels' naming, e.g. "wave_left").
+    thresholds: overrides of CHECK_THRESHOLDS. Raises ValueError for an unknown label or malformed joints."""
+    name, side = parse_label(label)
+    return bool(CHECKS[name](kinematics(joints, fps), {**CHECK_THRESHOLDS, **(thresholds or {})}, side))
+
+
+def single_action_label(label_file: str | Path) -> str | None:
+    """frame_labels/<id>.json -> the action of a single-action clip (one segment that is not "stand", standing
+    before/after allowed), else None."""
+    segs = [s for s in json.loads(Path(label_file).read_text())["segments"] if s["action"] != "stand"]
+    return segs[0]["action"] if len(segs) == 1 else None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Calibration on real clips
+# ----------------------------------------------------------------------------------------------------------------
+def real_clips(root: str | Path, splits=("train", "val", "test")) -> list[tuple[str, np.ndarray]]:
+    """(label, joints (T, 22, 3) float64 recovered from the features, as evaluate.py recovers them) of every
+    single-action clip of `splits` in an embedded-dataset build at `root`."""
+    from motion import recover_from_ric
+    root, out = Path(root), []
+    for split in splits:
+        f = root / f"{split}.txt"
+        if not f.is_file():
+            continue
+        for cid in f.read_text().split():
+            label = single_action_label(root / "frame_labels" / f"{cid}.json")
+            if label is not None:
+                feats = np.load(root / "new_joint_vecs" / f"{cid}.npy").astype(np.float64)
+                out.append((label, recover_from_ric(feats, 22)))
+    return out
+
+
+def calibrate(clips: list[tuple[str, np.ndarray]], fps: float = 20.0) -> dict:
+    """Per label: {"n", "TPR" (fraction of its own clips the check passes), "FPR" (fraction of the clips of every
+    other label it passes; labels of the same primitive with another side count as others)}."""
+    labels = sorted({lab for lab, _ in clips})
+    kin = [(lab, kinematics(j, fps)) for lab, j in clips]
+    out = {}
+    for label in labels:
+        name, side = parse_label(label)
+        hits = np.array([bool(CHECKS[name](k, CHECK_THRESHOLDS, side)) for _, k in kin])
+        own = np.array([lab == label for lab, _ in kin])
+        out[label] = {"n": int(own.sum()), "TPR": float(hits[own].mean()), "FPR": float(hits[~own].mean())}
+    return out
+
+
+def format_calibration(table: dict) -> str:
+    """Markdown table of calibrate()'s result."""
+    lines = ["| action | real clips | TPR | FPR on other actions |", "|---|---|---|---|"]
+    lines += [f"| {a} | {v['n']} | {v['TPR']:.3f} | {v['FPR']:.3f} |" for a, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data_root", default="./dataset/Synthetic", help="an embedded-dataset build (built if absent)")
+    p.add_argument("--splits", default="train,val,test", help="comma-separated splits whose clips are checked")
+    args = p.parse_args(argv)
+    root = Path(args.data_root)
+    if not (root / "frame_labels").is_dir():
+        if root.exists():
+            raise SystemExit(f"action_checks.py: {root} has no frame_labels/; give an embedded-dataset build")
+        from synthetic import ensure_dataset
+        ensure_dataset(root)
+    clips = real_clips(root, tuple(args.splits.split(",")))
+    if not clips:
+        raise SystemExit(f"action_checks.py: no single-action clips in {root} splits {args.splits}")
+    print(f"{len(clips)} single-action clips of {root} ({args.splits})")
+    print(format_calibration(calibrate(clips)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

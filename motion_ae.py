@@ -1,0 +1,474 @@
+"""MoLingo's semantic-aligned motion autoencoder (SAE): causal 1D convolutions, x4 temporal downsampling, a small
+continuous latent per 4 frames, trained with feature, joint, velocity, KL and frame-text alignment losses.
+
+Source: He et al. 2025, "MoLingo" (arXiv 2512.13840, sec. 3.1), official code hynann/MoLingo
+mogen/models/vae/{vae,encdec,causal_cnn,causal_resnet}.py and core/sae_trainer.py, restated in SPEC 9.2 and 9.4.
+
+    x (B, T, D) normalised features, zero-padded at the end to T = 4N
+      encoder: CausalConv(D->W, k3, replicate pad) -> SiLU -> 2 x [CausalConv(W->W, k4, stride 2) -> CausalResnet]
+               -> CausalConv(W->W, k3) -> Linear(W -> 2z) = (mu, logvar) per token          (B, N, z)
+      decoder: CausalConv(z->W, k3) -> SiLU -> 2 x [CausalResnet -> nearest x2 -> CausalConv(W->W, k3)]
+               -> CausalConv(W->W, k3) -> SiLU -> CausalConv(W->D, k3)                       (B, 4N, D)
+    CausalResnet = 3 x [SiLU -> causal conv k3, dilation 9, 3, 1 -> SiLU -> conv 1x1 -> + residual]
+    Causal: latent token i sees frames [0, 4i + 4) only; decoded frame t sees tokens [0, t // 4] only.
+
+Loss (SPEC 9.2; weights of the official 263-d model `sae_l2_4_16_1024_d3_kl_1e-05_zero_cos_0.001`):
+    L = |x^ - x|^2 + w_joints |J(x^) - J(x)|^2 + w_vel |dJ(x^) - dJ(x)|^2 + w_kl KL(q(z|x) || N(0, I))
+        + w_align mean_i (1 - cos(z_i, W e_i))
+    J = recover_from_ric of the de-normalised features (metres), dJ its frame-to-frame difference; z_i the posterior
+    sample; e_i the mean text embedding of the labelled frames in [max(4i - 16, 0), 4i + 4) (SPEC 9.4); W trainable.
+
+Choices that differ from the official code (deliberate, stated):
+  - Feature and joint losses average over valid frames only (official: mask_loss False, padding included).
+  - Frame labels: the embedded dataset's frame_labels/<id>.json segment texts. HumanML3D has no frame labels (the
+    official code uses BABEL): an item cut from a caption with start/end (data.load_split's sub-segment items) is
+    labelled with that caption on every frame, a whole clip with the mean embedding of its captions.
+  - Label texts are embedded once by the pooled sentence vector of a frozen moclip.TextEncoder (MiniLM, 384-d by
+    default; official: per-frame T5-large states, 1024-d).
+
+    python latent_ar.py --stage=ae                      # trains this model (written-out loop below)
+Test: python -m pytest tests/test_motion_ae.py -q
+"""
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from data import DATASETS, load_split, load_stats
+from motion import recover_from_ric
+
+# ----------------------------------------------------------------------------------------------------------------
+# Causal convolutions (causal_cnn.py, causal_resnet.py)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class CausalConv1d(nn.Module):
+    """Conv1d with left padding only: (k - 1) * dilation + 1 - stride frames, zeros or edge replicas (SPEC 9.2).
+    (B, C_in, T) -> (B, C_out, T // stride) for T divisible by stride; output t sees inputs <= stride (t + 1) - 1."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, dilation: int = 1,
+                 replicate: bool = False):
+        super().__init__()
+        self.pad, self.mode = (kernel_size - 1) * dilation + 1 - stride, "replicate" if replicate else "constant"
+        self.conv = nn.Conv1d(c_in, c_out, kernel_size, stride=stride, dilation=dilation)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (self.pad, 0), mode=self.mode))
+
+
+class CausalResnet(nn.Module):
+    """`depth` residual blocks [SiLU, causal conv k3 dilated, SiLU, conv 1x1] with dilations growth^(depth-1) .. 1."""
+
+    def __init__(self, width: int, depth: int = 3, growth: int = 3):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.SiLU(), CausalConv1d(width, width, 3, dilation=growth ** i), nn.SiLU(),
+                          nn.Conv1d(width, width, 1)) for i in reversed(range(depth)))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = x + block(x)
+        return x
+
+
+class MotionAE(nn.Module):
+    """The SAE: features (B, T, D) <-> latent tokens (B, ceil(T / 4), latent_dim), KL-regularised (SPEC 9.2).
+
+    input_dim: D (263 / 251); width: W channels (official 1024); depth, growth: residual blocks per level and their
+    dilation growth; down_t: stride-2 levels (2 -> x4); latent_dim: z (official 16 for 263-d features);
+    label_dim: width of the frame-label text embeddings (0: no alignment projection W)."""
+
+    def __init__(self, input_dim: int = 263, width: int = 1024, depth: int = 3, growth: int = 3, down_t: int = 2,
+                 latent_dim: int = 16, label_dim: int = 0):
+        super().__init__()
+        self.input_dim, self.latent_dim, self.stride = input_dim, latent_dim, 2 ** down_t
+        enc = [CausalConv1d(input_dim, width, 3, replicate=True), nn.SiLU()]
+        for _ in range(down_t):
+            enc += [CausalConv1d(width, width, 4, stride=2), CausalResnet(width, depth, growth)]
+        self.encoder = nn.Sequential(*enc, CausalConv1d(width, width, 3))
+        self.posterior = nn.Linear(width, 2 * latent_dim)
+        dec = [CausalConv1d(latent_dim, width, 3), nn.SiLU()]
+        for _ in range(down_t):
+            dec += [CausalResnet(width, depth, growth), nn.Upsample(scale_factor=2, mode="nearest"),
+                    CausalConv1d(width, width, 3)]
+        self.decoder = nn.Sequential(*dec, CausalConv1d(width, width, 3), nn.SiLU(), CausalConv1d(width, input_dim, 3))
+        self.label_proj = nn.Linear(label_dim, latent_dim) if label_dim else None
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D) normalised features, any T >= 1 (zero-padded at the end to a multiple of 4) ->
+        mu, logvar (B, ceil(T / 4), z) float, logvar clamped to [-30, 20] as the official posterior."""
+        if x.ndim != 3 or x.shape[-1] != self.input_dim:
+            raise ValueError(f"MotionAE.encode: expected features (B, T, {self.input_dim}), got {tuple(x.shape)}")
+        pad = -x.shape[1] % self.stride
+        x = F.pad(x, (0, 0, 0, pad))                                                # (B, 4N, D)
+        h = self.encoder(x.transpose(1, 2)).transpose(1, 2)                          # (B, N, W)
+        mu, logvar = self.posterior(h).chunk(2, dim=-1)                              # (B, N, z) each
+        return mu, logvar.clamp(-30.0, 20.0)
+
+    def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """z (B, N, z) -> features (B, 4N, D), cropped to `length` frames when given."""
+        x = self.decoder(z.transpose(1, 2)).transpose(1, 2)                          # (B, 4N, D)
+        return x if length is None else x[:, :length]
+
+    def forward(self, x: torch.Tensor, sample: bool = True):
+        """x (B, T, D) -> (x_hat (B, T, D), z, mu, logvar (B, N, z)); z = mu + sigma * eps when sample else mu."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        return self.decode(z, x.shape[1]), z, mu, logvar
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Losses (core/sae_trainer.py)
+# ----------------------------------------------------------------------------------------------------------------
+
+def token_label_targets(frame_emb: torch.Tensor, labelled: torch.Tensor, stride: int = 4, context: int = 4):
+    """Mean frame-label embedding per latent token: token i averages the labelled frames in
+    [max(stride * i - context * stride, 0), stride * i + stride) (MoLingo sae_trainer, SPEC 9.4).
+
+    frame_emb (B, T, C) float, labelled (B, T) bool -> target (B, ceil(T / stride), C), has_label (B, N) bool.
+    Tokens without a labelled frame in their window get a zero target and has_label False."""
+    B, T, C = frame_emb.shape
+    N = -(-T // stride)
+    w = labelled.to(frame_emb.dtype)[..., None]                                      # (B, T, 1)
+    csum = F.pad(torch.cumsum(torch.cat([frame_emb * w, w], -1), 1), (0, 0, 1, 0))   # (B, T+1, C+1): sums of [0, t)
+    i = torch.arange(N, device=frame_emb.device)
+    hi = (stride * i + stride).clamp(max=T)                                           # (N,)
+    lo = (stride * i - context * stride).clamp(min=0)
+    window = csum[:, hi] - csum[:, lo]                                               # (B, N, C+1)
+    count = window[..., -1:]
+    return window[..., :-1] / count.clamp(min=1), count[..., 0] > 0
+
+
+def alignment_loss(z: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """mean over valid tokens of 1 - cos(z_i, target_i) (MoLingo's cosine loss, SPEC 9.2).
+
+    z, target (B, N, z) float (target = W e_i, the projected label embedding); valid (B, N) bool.
+    Returns a scalar; 0 when no token is valid."""
+    cos = F.cosine_similarity(z, target, dim=-1, eps=1e-8)                           # (B, N)
+    return ((1 - cos) * valid).sum() / valid.sum().clamp(min=1)
+
+
+def _masked_mean(sq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """sq (B, T, ...) -> mean over valid (B, T) entries and every trailing dim."""
+    per_frame = sq.flatten(2).mean(-1)                                               # (B, T)
+    return (per_frame * mask).sum() / mask.sum().clamp(min=1)
+
+
+def ae_losses(model: MotionAE, x, length, mean, std, joints_num: int, frame_emb=None, labelled=None,
+              weights: dict | None = None) -> dict:
+    """Every SAE loss term for one batch (SPEC 9.2).
+
+    x (B, T, D) normalised features zero-padded past `length` (B,) long; mean, std (D,) float tensors that undo the
+    normalisation (metres after recover_from_ric); frame_emb (B, T, C) / labelled (B, T) bool, the frame-label
+    embeddings (None: no alignment term). weights: feats, joints, vel, kl, align (defaults: the official values).
+    Returns {"loss", "feats", "joints", "vel", "kl", "align"} scalar tensors (align 0 without labels)."""
+    w = {"feats": 1.0, "joints": 1.0, "vel": 10.0, "kl": 1e-5, "align": 1e-3, **(weights or {})}
+    B, T, _ = x.shape
+    frames = torch.arange(T, device=x.device)[None] < length[:, None]                 # (B, T)
+    x_hat, z, mu, logvar = model(x)
+    out = {"feats": _masked_mean((x_hat - x) ** 2, frames)}
+    j_hat, j = recover_from_ric(x_hat * std + mean, joints_num), recover_from_ric(x * std + mean, joints_num)
+    out["joints"] = _masked_mean((j_hat - j) ** 2, frames)                           # (B, T, J, 3) in metres
+    pairs = frames[:, 1:] & frames[:, :-1]                                           # (B, T-1)
+    out["vel"] = _masked_mean(((j_hat[:, 1:] - j_hat[:, :-1]) - (j[:, 1:] - j[:, :-1])) ** 2, pairs)
+    tokens = torch.arange(z.shape[1], device=x.device)[None] * model.stride < length[:, None]  # (B, N)
+    out["kl"] = _masked_mean(0.5 * (mu ** 2 + logvar.exp() - 1 - logvar), tokens)
+    out["align"] = z.new_zeros(())
+    if frame_emb is not None and model.label_proj is not None:
+        target, has = token_label_targets(frame_emb, labelled & frames, model.stride)
+        out["align"] = alignment_loss(z, model.label_proj(target), tokens & has)
+    out["loss"] = sum(w[k] * out[k] for k in ("feats", "joints", "vel", "kl", "align"))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data: motions with per-frame label indices
+# ----------------------------------------------------------------------------------------------------------------
+
+def frame_label_table(root, items: list[dict]) -> tuple[list[tuple[str, ...]], list[np.ndarray]]:
+    """Label rows and per-frame row indices for load_split items (see the module docstring for HumanML3D).
+
+    Returns rows: list of text tuples (a row's embedding is the mean of its texts' embeddings) and, per item, an
+    int64 (F,) array of row indices, -1 on unlabelled frames. frame_labels/<name>.json segments are in feature
+    frames, end exclusive."""
+    rows, index, per_item = [], {}, []
+
+    def row(texts: tuple) -> int:
+        if texts not in index:
+            index[texts] = len(rows)
+            rows.append(texts)
+        return index[texts]
+
+    for item in items:
+        path = Path(root) / "frame_labels" / f"{item['name']}.json"
+        labels = np.full(item["length"], -1, dtype=np.int64)
+        if path.is_file():
+            for seg in json.loads(path.read_text())["segments"]:
+                labels[seg["start"]:seg["end"]] = row((seg["text"],))
+        else:
+            labels[:] = row(tuple(c["caption"] for c in item["captions"]))
+        per_item.append(labels)
+    return rows, per_item
+
+
+@torch.no_grad()
+def embed_label_rows(rows: list[tuple[str, ...]], encoder, batch_size: int = 256) -> torch.Tensor:
+    """rows of texts -> (R, C) float32: each row the mean of the encoder's pooled vectors of its texts."""
+    texts = sorted({t for r in rows for t in r})
+    pooled = {}
+    for s in range(0, len(texts), batch_size):
+        chunk = texts[s:s + batch_size]
+        for t, p in zip(chunk, encoder(chunk)[2].cpu()):
+            pooled[t] = p
+    return torch.stack([torch.stack([pooled[t] for t in r]).mean(0) for r in rows])
+
+
+class LabelledMotions(Dataset):
+    """Normalised motions of one split with frame-label indices, for the SAE.
+
+    item i -> {"motion": float32 (max_motion_length, D) zero-padded, "length": int, "labels": int64
+    (max_motion_length,) row index or -1}. Crop: a uniform max_motion_length window when longer (StableMoFusion),
+    the labels cropped with it; crop=False keeps the first window (evaluation)."""
+
+    def __init__(self, root, split, info, mean, std, max_motion_length=196, crop=True, seed=0):
+        self.items = load_split(root, split, info, seed=seed)
+        self.rows, self.labels = frame_label_table(root, self.items)
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        self.max_len, self.crop, self.rng = max_motion_length, crop, np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, idx):
+        item, labels = self.items[idx], self.labels[idx]
+        n = min(item["length"], self.max_len)
+        start = int(self.rng.integers(0, item["length"] - n + 1)) if self.crop else 0
+        motion = np.zeros((self.max_len, len(self.mean)), np.float32)               # (T, D)
+        motion[:n] = (item["motion"][start:start + n] - self.mean) / self.std
+        lab = np.full(self.max_len, -1, np.int64)
+        lab[:n] = labels[start:start + n]
+        return {"motion": torch.from_numpy(motion), "length": n, "labels": torch.from_numpy(lab)}
+
+
+@torch.no_grad()
+def reconstruction_metrics(model: MotionAE, dataset: LabelledMotions, joints_num: int, batch_size: int = 64,
+                           device="cpu") -> dict:
+    """Posterior-mean reconstruction of a split: {"MPJPE_mm", "MPJPE_root_rel_mm", "feature_MSE", "motions"}.
+
+    MPJPE: mean over valid frames and joints of the Euclidean distance between recover_from_ric joints of the
+    reconstruction and of the input, global (no alignment) and with the root joint subtracted per frame, in mm
+    (metres x 1000; KIT features are already in mm, so pass the result through /1000 there). feature_MSE: mean
+    squared error of the normalised features over valid frames."""
+    model.eval()
+    mean, std = (torch.as_tensor(a, device=device) for a in (dataset.mean, dataset.std))
+    sums, frames = np.zeros(3), 0
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        x, length = batch["motion"].to(device), batch["length"].to(device)
+        mask = torch.arange(x.shape[1], device=device)[None] < length[:, None]       # (B, T)
+        x_hat = model(x, sample=False)[0]
+        j_hat, j = recover_from_ric(x_hat * std + mean, joints_num), recover_from_ric(x * std + mean, joints_num)
+        err = (j_hat - j).norm(dim=-1).mean(-1)                                      # (B, T)
+        rel = ((j_hat - j_hat[..., :1, :]) - (j - j[..., :1, :])).norm(dim=-1).mean(-1)
+        mse = ((x_hat - x) ** 2).mean(-1)
+        sums += [float((e * mask).sum()) for e in (err, rel, mse)]
+        frames += int(mask.sum())
+    mpjpe, rel, mse = (float(v) for v in sums / frames)                          # plain floats: weights_only loads
+    return {"MPJPE_mm": 1000 * mpjpe, "MPJPE_root_rel_mm": 1000 * rel, "feature_MSE": mse, "motions": len(dataset)}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Options and the training loop of stage 1
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class AEConfig:
+    # data
+    dataset: str = "synthetic"        # synthetic (embedded, built on first use) | humanml3d | kit
+    data_root: str = ""               # '' -> the dataset's default root
+    feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion, SPEC 1.6)
+    num_motions: int = 1500           # embedded dataset only: base motions generated (+ mirrored copies)
+    max_motion_length: int = 196      # training crop (frames)
+    # autoencoder (SPEC 9.2; official 263 model: width 1024, depth 3, growth 3, x4, z 16)
+    ae_width: int = 128               # W channels
+    ae_depth: int = 3                 # residual blocks per level
+    ae_growth: int = 3                # dilation growth (dilations 9, 3, 1)
+    down_t: int = 2                   # stride-2 levels: 2 -> 4 frames per latent token
+    latent_dim: int = 16              # z per token
+    # losses (official weights) and frame labels
+    w_joints: float = 1.0             # joint positions, metres^2
+    w_vel: float = 10.0               # joint velocities, (metres/frame)^2
+    w_kl: float = 1e-5                # KL to N(0, I)
+    align_weight: float = 1e-3        # 1 - cos(z_i, W e_i); 0 trains the unaligned SAE
+    label_encoder: str = ""           # frame-label text encoder; '' -> packaged all-MiniLM-L6-v2 (pooled vector)
+    # optimisation (official: AdamW 5e-5, batch 32, 1000 warm-up iterations then cosine, clip 1.0)
+    ae_steps: int = 800               # optimiser steps (CPU preset: both stages ~15 min on 2 idle cores, estimated)
+    ae_batch_size: int = 32
+    ae_lr: float = 1e-3               # peak learning rate
+    ae_warmup: int = 100              # linear warm-up steps, then cosine to 0
+    ae_grad_clip: float = 1.0
+    # run
+    out_dir: str = ""                 # '' -> out/<dataset>_latent_ar
+    device: str = "auto"              # auto -> cuda, then mps, then cpu
+    seed: int = 0                     # seeds python, numpy and torch
+    log_every: int = 100              # steps between log lines
+    save_every: int = 500             # steps between checkpoints
+    resume: bool = False              # continue a stage's checkpoint if it exists
+
+
+def parse_options(cls, argv: list[str], presets: dict, script: str):
+    """`--key=value` / `--flag` overrides on top of `presets[--preset]` (default the first preset) for dataclass cls.
+    Raises SystemExit naming the key for unknown keys, unknown presets and values that do not parse."""
+    fields, overrides = {f.name: f for f in dataclasses.fields(cls)}, {}
+    preset = next(iter(presets))
+    for arg in argv:
+        key, eq, value = arg.removeprefix("--").partition("=")
+        if not arg.startswith("--"):
+            sys.exit(f"{script}: unexpected argument {arg!r}; use --key=value")
+        if key == "preset":
+            if value not in presets:
+                sys.exit(f"{script}: --preset must be one of {list(presets)}, got {value!r}")
+            preset = value
+        elif key not in fields:
+            sys.exit(f"{script}: unknown option --{key}; valid: preset, {', '.join(fields)}")
+        else:
+            overrides[key] = value if eq else "true"
+    cfg = cls(**presets[preset])
+    for key, value in overrides.items():
+        default = getattr(cfg, key)
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1")
+            else:
+                value = type(default)(value)
+        except ValueError:
+            sys.exit(f"{script}: --{key}={value!r} is not a valid {type(default).__name__}")
+        setattr(cfg, key, value)
+    return cfg
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" -> cuda, then mps, then cpu; anything else as torch.device(name)."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+
+
+def save_atomic(path: Path, state: dict) -> None:
+    """torch.save to a temp file, then rename: a killed save leaves the previous file intact."""
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """lr multiplier: linear 0 -> 1 over `warmup` steps, then half a cosine to 0 at `total` (diffusers' cosine)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+# Settings that define a trained SAE: a checkpoint made with others is not reused.
+AE_KEYS = ("dataset", "feat_bias", "ae_width", "ae_depth", "ae_growth", "down_t", "latent_dim", "w_joints", "w_vel",
+           "w_kl", "align_weight", "label_encoder")
+
+
+def ae_model_args(cfg: AEConfig, input_dim: int, label_dim: int) -> dict:
+    """Constructor arguments of MotionAE, stored in the checkpoint (no alignment projection when align_weight 0)."""
+    return dict(input_dim=input_dim, width=cfg.ae_width, depth=cfg.ae_depth, growth=cfg.ae_growth,
+                down_t=cfg.down_t, latent_dim=cfg.latent_dim, label_dim=label_dim if cfg.align_weight > 0 else 0)
+
+
+def train_autoencoder(cfg: AEConfig) -> Path:
+    """Stage 1: train the SAE on the train split, report reconstruction on the test split, write
+    <out_dir>/ae.pt = {kind "motion_ae", model, optimizer, config, model_args, step, mean, std, data_root, rng,
+    test_metrics}. Returns its path; an existing finished ae.pt is reused (delete it to retrain)."""
+    from moclip import TextEncoder
+    info = DATASETS[cfg.dataset]
+    root, out_dir = Path(cfg.data_root or info.default_root), Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "ae.pt"
+    if path.exists():
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        old = {k: ckpt["config"].get(k) for k in AE_KEYS if ckpt["config"].get(k) != getattr(cfg, k)}
+        if old:
+            sys.exit(f"motion_ae.py: {path} was trained with other settings {old}; pass another --out_dir or "
+                     f"delete it")
+        if ckpt["step"] >= cfg.ae_steps:
+            print(f"stage ae: reusing {path} (step {ckpt['step']})")
+            return path
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    if cfg.dataset == "synthetic":
+        from synthetic import ensure_dataset
+        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)
+    mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
+    train_set = LabelledMotions(root, "train", info, mean, std, cfg.max_motion_length, seed=cfg.seed)
+    encoder = TextEncoder(cfg.label_encoder or None)
+    table = embed_label_rows(train_set.rows, encoder).to(device)                     # (R, C)
+    margs = ae_model_args(cfg, info.feat_dim, encoder.dim)
+    model = MotionAE(**margs).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.ae_lr, betas=(0.9, 0.999), weight_decay=0.0)
+    step = 0
+    if cfg.resume and path.exists():
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+        print(f"stage ae: resumed {path} at step {step}")
+    mean_t, std_t = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
+    weights = dict(joints=cfg.w_joints, vel=cfg.w_vel, kl=cfg.w_kl, align=cfg.align_weight)
+    loader = DataLoader(train_set, batch_size=cfg.ae_batch_size, shuffle=True, drop_last=True)
+    print(f"stage ae: {len(train_set)} training motions, {len(train_set.rows)} frame-label rows "
+          f"({encoder.name}, C={encoder.dim}); SAE {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+
+    def checkpoint(metrics=None):
+        save_atomic(path, {"kind": "motion_ae", "model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "config": asdict(cfg), "model_args": margs, "step": step, "mean": torch.from_numpy(mean),
+                           "std": torch.from_numpy(std), "data_root": str(root), "rng": torch.get_rng_state(),
+                           "test_metrics": metrics or {}})
+
+    t0, sums, n = time.time(), {}, 0
+    while step < cfg.ae_steps:
+        for batch in loader:
+            model.train()
+            lr = cfg.ae_lr * warmup_cosine(step, cfg.ae_warmup, cfg.ae_steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x, length, labels = batch["motion"].to(device), batch["length"].to(device), batch["labels"].to(device)
+            losses = ae_losses(model, x, length, mean_t, std_t, info.joints_num, table[labels.clamp(min=0)],
+                               labels >= 0, weights)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.ae_grad_clip)
+            opt.step()
+            step, n = step + 1, n + 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+            if step % cfg.log_every == 0 or step == cfg.ae_steps:
+                dt = (time.time() - t0) / n
+                terms = " | ".join(f"{k} {v / n:.4g}" for k, v in sums.items())
+                print(f"ae step {step:>6}/{cfg.ae_steps} | {terms} | lr {lr:.2e} | {dt * 1000:.0f} ms/step | "
+                      f"{cfg.ae_batch_size / dt:.1f} samples/s", flush=True)
+                t0, sums, n = time.time(), {}, 0
+            if step % cfg.save_every == 0:
+                checkpoint()
+            if step >= cfg.ae_steps:
+                break
+    test_set = LabelledMotions(root, "test", info, mean, std, info.max_len, crop=False, seed=cfg.seed)
+    metrics = reconstruction_metrics(model, test_set, info.joints_num, device=device)
+    print("stage ae: test reconstruction " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    checkpoint(metrics)
+    return path
