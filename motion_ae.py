@@ -23,7 +23,7 @@ Choices that differ from the official code (deliberate, stated):
   - Frame labels: the embedded dataset's frame_labels/<id>.json segment texts. HumanML3D has no frame labels (the
     official code uses BABEL): an item cut from a caption with start/end (data.load_split's sub-segment items) is
     labelled with that caption on every frame, a whole clip with the mean embedding of its captions.
-  - Label texts are embedded once by the pooled sentence vector of a frozen moclip.TextEncoder (MiniLM, 384-d by
+  - Label texts are embedded once by the pooled sentence vector of a frozen text_encoder.TextEncoder (MiniLM, 384-d by
     default; official: per-frame T5-large states, 1024-d).
 
     python latent_ar.py --stage=ae                      # trains this model (written-out loop below)
@@ -396,7 +396,7 @@ def train_autoencoder(cfg: AEConfig) -> Path:
     """Stage 1: train the SAE on the train split, report reconstruction on the test split, write
     <out_dir>/ae.pt = {kind "motion_ae", model, optimizer, config, model_args, step, mean, std, data_root, rng,
     test_metrics}. Returns its path; an existing finished ae.pt is reused (delete it to retrain)."""
-    from moclip import TextEncoder
+    from text_encoder import TextEncoder
     info = DATASETS[cfg.dataset]
     root, out_dir = Path(cfg.data_root or info.default_root), Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")
     out_dir.mkdir(parents=True, exist_ok=True)

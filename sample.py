@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from data import DATASETS
 from diffusion import GaussianDiffusion
-from moclip import TextEncoder, as_cached
+from text_encoder import TextEncoder, as_cached
 from motion import recover_from_ric
 from realism import describe
 from render import render_animation, render_filmstrip
@@ -101,7 +101,7 @@ class Generator:
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Captions -> (text (B, L, C) float32, mask (B, L) bool) on self.device, as training read them: the live
-        encoder's states through moclip.as_cached (float16 rounding, zero padding), equal to TextFeatureCache.get."""
+        encoder's states through text_encoder.as_cached (float16 rounding, zero padding), equal to TextFeatureCache.get."""
         tokens, mask, _ = self.text_encoder(list(captions))                    # (B, L, C), (B, L)
         return as_cached(tokens, mask).to(self.device), mask.to(self.device)
 

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 import diffusion as diffusion_lib
 from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
 from diffusion import GaussianDiffusion
-from moclip import TextEncoder, TextFeatureCache
+from text_encoder import TextEncoder, TextFeatureCache
 from unet import PRESETS as PRESETS_UNET
 from unet import CondUnet1D
 

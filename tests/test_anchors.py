@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from anchors import DualAnchors, FiLM, level_mask, timestep_embedding, zeta
-from dct import dct_low_freq
 
 
 def test_zeta_schedule():

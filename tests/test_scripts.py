@@ -67,12 +67,12 @@ def test_sample_writes_features_joints_and_animation(work):
 def test_sampling_reads_the_cached_rounding(work):
     """sample.py conditions on the states training read: Generator.encode_text equals the training cache's rows to
     one float16 ulp (+1e-6: float32 encoder noise from the batch composition), most of them exactly."""
-    import moclip
+    import text_encoder
     import sample
     work, _ = work
     gen = sample.load_generator(work / "run" / "ckpt.pt")
     assert gen.precision == "fp32"                          # on the CPU, whatever the run trained with
-    cache = moclip.TextFeatureCache.load(next((work / "cache").glob("text_features_*.pt")))
+    cache = text_encoder.TextFeatureCache.load(next((work / "cache").glob("text_features_*.pt")))
     captions = list(cache.index)[:5]
     cached, cached_mask = cache.get(captions)
     live, live_mask = gen.encode_text(captions)
