@@ -160,7 +160,7 @@ class DualAnchors(nn.Module):
         self.film_tem = FiLM(time_dim, embed_dim) if use_tem and film else None
         self.log_var = nn.Parameter(torch.zeros(2)) if weighting == "learnable" else None
 
-    def forward(self, h: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None):
+    def project(self, h: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None):
         """h (B, C, T') anchor feature, t (B,) integer steps, lengths (B,) valid input frames (None = all).
         Returns (z_fre (B, F, d_m) or None, z_tem (B, D_a) or None)."""
         emb = timestep_embedding(t, self.time_dim) if self.film else None              # (B, d_emb)
@@ -177,15 +177,15 @@ class DualAnchors(nn.Module):
                 z_tem = self.film_tem(z_tem, emb)                                      # eq. 7
         return z_fre, z_tem
 
-    def losses(self, h, t, x0, lengths=None, tem_target=None) -> dict:
-        """The anchor losses of one training batch.
+    def forward(self, h, t, x0, lengths=None, tem_target=None) -> dict:
+        """The anchor losses of one training batch (forward, so that DistributedDataParallel can wrap the module).
 
         x0: (B, N, d_m) clean normalised motion, zero-padded to the training window N (196); tem_target: (B, D_a)
         f_tem(x0) from the frozen MoCLIP motion encoder (required when the temporal anchor is on).
         Returns {"fre": L_fre (eq. 8, mean per coefficient), "tem": L_tem (eq. 9, batch mean)} as 0-dim tensors
         (0 for a switched-off anchor). Raises ValueError when tem_target is missing or has the wrong shape.
         """
-        z_fre, z_tem = self(h, t, lengths)
+        z_fre, z_tem = self.project(h, t, lengths)
         zero = h.new_zeros(())
         out = {"fre": zero, "tem": zero}
         if z_fre is not None:

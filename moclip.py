@@ -46,6 +46,7 @@ from text_encoder import TextEncoder
 class MoCLIPConfig:
     dataset: str = "synthetic"          # synthetic | humanml3d | kit
     data_root: str = ""                 # '' -> the dataset's default root
+    num_motions: int = 1500             # embedded dataset only: its size (as train.py's --num_motions)
     feat_bias: float = 5.0              # the generator's normalisation (MoCLIP reads what the U-Net reads)
     text_encoder: str = ""              # '' -> packaged all-MiniLM-L6-v2; paper: a CLIP ViT-B/32 folder
     text_max_length: int = 77           # tokens
@@ -244,6 +245,20 @@ def text_encoder_from_moclip(path, max_length: int | None = None) -> TextEncoder
     return tower
 
 
+def tower_for_checkpoint(record: dict, max_length: int) -> TextEncoder:
+    """The MoCLIP tower a LUMA checkpoint was trained with, from its record {"path", "sha"} (train.py). Raises
+    FileNotFoundError when that MoCLIP file is gone and ValueError when its content changed since training."""
+    path = Path(record["path"])
+    if not path.is_file():
+        raise FileNotFoundError(f"the MoCLIP checkpoint {path} this model was trained with is gone; restore it (its "
+                                f"sha256 starts {record['sha']}) or retrain the model")
+    tower = text_encoder_from_moclip(path, max_length)
+    if not tower.name.endswith(record["sha"]):
+        raise ValueError(f"{path} changed since this model was trained (sha256 {tower.name.split('-')[-1]}..., "
+                         f"expected {record['sha']}...): its text features would differ")
+    return tower
+
+
 def load_moclip(path, device="cpu") -> MoCLIP:
     """Rebuild a trained MoCLIP, frozen and in eval mode (for f_tem and for retrieval)."""
     blob = _read(path)
@@ -288,7 +303,7 @@ def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
     root = Path(cfg.data_root or info.default_root)
     if cfg.dataset == "synthetic":
         from synthetic import ensure_dataset
-        ensure_dataset(root)
+        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)       # the build train.py uses
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)
     torch.manual_seed(cfg.seed)
@@ -333,7 +348,7 @@ def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
                     model.logit_scale.clamp_(max=model.max_logit_scale)
                 total, n = total + loss.item(), n + 1
             history.append({"stage": stage, "epoch": epoch + 1, "loss": total / max(n, 1),
-                            "temperature": float(1 / model.logit_scale.exp()), "seconds": time.time() - t0})
+                            "temperature": 1 / model.logit_scale.exp().item(), "seconds": time.time() - t0})
             print(f"MoCLIP stage {stage} epoch {epoch + 1}/{epochs}: loss {total / max(n, 1):.4f}, "
                   f"tau {history[-1]['temperature']:.3f}, {time.time() - t0:.0f} s", flush=True)
     metrics = retrieval(model, test_set, device, cfg.seed)

@@ -57,8 +57,12 @@ class Generator:
         self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
         self.model = CondUnet1D(**ckpt["model_args"]).to(device).eval()
         self.model.load_state_dict(ckpt["ema" if use_ema else "model"])
-        self.text_encoder = TextEncoder(ckpt["text_encoder"] or None,
-                                        max_length=self.config["text_max_length"]).to(device)
+        if self.config.get("method") == "luma" and self.config.get("moclip_text", True):
+            from moclip import tower_for_checkpoint                             # MoCLIP's fine-tuned tower
+            self.text_encoder = tower_for_checkpoint(ckpt["moclip"], self.config["text_max_length"]).to(device)
+        else:
+            self.text_encoder = TextEncoder(ckpt["text_encoder"] or None,
+                                            max_length=self.config["text_max_length"]).to(device)
         self.diffusion = GaussianDiffusion(num_timesteps=self.config["num_timesteps"]).to(device)
 
     @torch.no_grad()

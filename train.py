@@ -2,6 +2,7 @@
 
     python train.py                                  # embedded dataset, CPU-sized, ~10 min on 2 cores
     python train.py --dataset=humanml3d              # paper settings (StableMoFusion / LUMA Sec. 4.1), for a GPU
+    python train.py --method=luma                    # LUMA: MoCLIP text + dual anchors (anchors.py, moclip.py)
     python train.py --dataset=kit --data_root=/data/KIT-ML
     python train.py --steps=20 --base_dim=32 --log_every=5   # any field of TrainConfig as --key=value
     python train.py --resume                         # continue <out_dir>/ckpt.pt after a crash or kill
@@ -16,6 +17,8 @@ atomically; `sample.py` and `evaluate.py` rebuild everything from it.
 Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and
 the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with
 the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only.
+--method=luma (LUMA eq. 10) reads MoCLIP's tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
+from training-only anchors on one U-Net feature, so the checkpoint's network is the baseline's.
 """
 import dataclasses
 import json
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader
 
 import diffusion as diffusion_lib
 from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
+from anchors import DualAnchors
 from diffusion import GaussianDiffusion
 from text_encoder import TextEncoder, TextFeatureCache
 from unet import PRESETS as PRESETS_UNET
@@ -79,6 +83,19 @@ class TrainConfig:
     sample_steps: int = 10            # solver steps
     guidance: float = 2.5             # classifier-free guidance scale
     guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
+    # method: LUMA (arXiv 2509.25304) = the baseline + MoCLIP text + dual anchors (anchors.py); flags for Tables 2-4
+    method: str = "baseline"          # baseline (StableMoFusion) | luma
+    moclip: str = ""                  # luma: MoCLIP checkpoint; '' -> checkpoints/moclip/<dataset>_seed<seed>.pt (trained if absent)
+    moclip_text: bool = True          # luma: cross-attention reads MoCLIP's fine-tuned tower (False: Table 2 "w/o MoCLIP")
+    anchor_fre: bool = True           # luma: frequency anchor, eq. 8 (False: Table 2 "w/o L_fre")
+    anchor_tem: bool = True           # luma: temporal anchor, eq. 9 (False: Table 2 "w/o L_tem")
+    anchor_film: bool = True          # luma: FiLM from e(t), eq. 4-7 (False: Table 2 "w/o FiLM")
+    anchor_level: str = "down3"       # down0..down3 | mid: paper's Down-block1..3 = down1..down3, Bottleneck = mid
+    dct_k: int = 64                   # k low-frequency DCT-II coefficients (Table 3)
+    anchor_weighting: str = "cosine"  # cosine zeta(n) (eq. 11) | static | learnable (Table 4)
+    lambda_fre: float = 0.1           # lambda_fre (eq. 10)
+    lambda_tem: float = 0.5           # lambda_tem (eq. 10)
+    anchor_decay_steps: int = 0       # N of eq. 11 (zeta reaches 0 at step N); 0 -> steps
     # run
     out_dir: str = ""                 # '' -> out/<dataset>
     device: str = "auto"              # auto -> cuda, then mps, then cpu
@@ -270,7 +287,11 @@ def build_text_cache(cfg: TrainConfig, captions: list[str], device: torch.device
     then memory-map it: N processes share one copy. If rank 0 dies, torchrun stops the waiting ranks.
     Returns a read-only cache (no encoder attached, so a caption missing from it raises KeyError).
     """
-    encoder = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length)
+    if cfg.method == "luma" and cfg.moclip_text:  # MoCLIP's fine-tuned tower, cached under its checkpoint's hash
+        from moclip import text_encoder_from_moclip
+        encoder = text_encoder_from_moclip(cfg.moclip, max_length=cfg.text_max_length)
+    else:
+        encoder = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length)
     path = TextFeatureCache.default_path(cfg.cache_dir, encoder)
     if master:
         cache = TextFeatureCache.build(path, encoder.to(device), captions, progress=True)
@@ -292,8 +313,55 @@ def build_text_cache(cfg: TrainConfig, captions: list[str], device: torch.device
     return cache
 
 
+ANCHOR_LEVELS = ("down0", "down1", "down2", "down3", "mid")       # CondUnet1D return_features order
+MOCLIP_PAPER = dict(width=512, layers=4, heads=8, ff_dim=1024, embed_dim=512, epochs_stage1=5, epochs_stage2=15,
+                    lr=1e-4, lr_finetune=1e-5)                       # SPEC 6.3 A, sized for CLIP ViT-B/32 on a GPU
+
+
+def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
+    """LUMA needs a trained MoCLIP (LUMA appendix B): --moclip, else checkpoints/moclip/<dataset>_seed<seed>.pt,
+    trained first by rank 0 when absent (the others wait for the atomically written file, outside any collective).
+    Sets cfg.moclip to the path used."""
+    from moclip import MoCLIPConfig, train_moclip
+    path = Path(cfg.moclip or f"checkpoints/moclip/{cfg.dataset}_seed{cfg.seed}.pt")
+    if cfg.moclip and not path.is_file():
+        sys.exit(f"train.py: --moclip={cfg.moclip} does not exist; leave it empty to train one first")
+    if master and path.is_file():
+        print(f"LUMA: using MoCLIP {path}")
+    elif master:
+        print(f"LUMA: no MoCLIP checkpoint at {path}: training one first (python moclip.py, LUMA appendix B)")
+        train_moclip(MoCLIPConfig(**(MOCLIP_PAPER if cfg.dataset != "synthetic" else {}), dataset=cfg.dataset,
+                                  data_root=str(root), num_motions=cfg.num_motions, feat_bias=cfg.feat_bias,
+                                  text_encoder=cfg.text_encoder,
+                                  text_max_length=cfg.text_max_length, out=str(path), device=cfg.device,
+                                  seed=cfg.seed))
+    while not path.is_file():
+        time.sleep(1.0)
+    cfg.moclip = str(path)
+
+
+def build_anchors(cfg: TrainConfig, margs: dict, info, embed_dim: int) -> DualAnchors | None:
+    """LUMA's dual anchors on the U-Net feature cfg.anchor_level (anchors.py); None when both anchors are off
+    (Table 2 "w/o DAL": MoCLIP text only). Level i has channels base_dim * dim_mults[i] and T_pad / 2**i frames."""
+    if not (cfg.anchor_fre or cfg.anchor_tem):
+        return None
+    level = ANCHOR_LEVELS.index(cfg.anchor_level)
+    multiple = 2 ** len(margs["dim_mults"])
+    t_pad = math.ceil(info.max_motion_length / multiple) * multiple                 # 196 -> 208
+    channels = margs["base_dim"] * margs["dim_mults"][min(level, len(margs["dim_mults"]) - 1)]
+    return DualAnchors(channels, t_pad // 2 ** level, 2 ** level, info.feat_dim, cfg.dct_k, embed_dim, cfg.time_dim,
+                       use_fre=cfg.anchor_fre, use_tem=cfg.anchor_tem, film=cfg.anchor_film,
+                       weighting=cfg.anchor_weighting, lambda_fre=cfg.lambda_fre, lambda_tem=cfg.lambda_tem,
+                       decay_steps=cfg.anchor_decay_steps or cfg.steps)
+
+
 def main(argv: list[str]) -> None:
     cfg = parse_config(argv)
+    if cfg.method not in ("baseline", "luma") or cfg.anchor_level not in ANCHOR_LEVELS or \
+            cfg.anchor_weighting not in ("cosine", "static", "learnable"):
+        sys.exit(f"train.py: --method must be baseline | luma (got {cfg.method!r}), --anchor_level one of "
+                 f"{ANCHOR_LEVELS} (got {cfg.anchor_level!r}), --anchor_weighting cosine | static | learnable "
+                 f"(got {cfg.anchor_weighting!r})")
     if cfg.precision not in PRECISIONS:
         sys.exit(f"train.py: --precision must be one of {PRECISIONS}, got {cfg.precision!r}")
     diffusion_lib.SYNC_CHECKS = cfg.debug
@@ -325,6 +393,10 @@ def main(argv: list[str]) -> None:
         ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)
     if ddp:
         dist.barrier()
+    if cfg.method == "luma":
+        prepare_moclip(cfg, root, master)
+        if master:
+            (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # with the MoCLIP path
 
     # ------------------------------------------------------------------------------------------------ data
     mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
@@ -343,7 +415,16 @@ def main(argv: list[str]) -> None:
     ema = CondUnet1D(**margs).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     diffusion = GaussianDiffusion(num_timesteps=cfg.num_timesteps).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    anchors = moclip_model = moclip_record = None
+    if cfg.method == "luma":  # training-only modules: the checkpoint's U-Net samples exactly like the baseline's
+        from moclip import file_hash, load_moclip
+        moclip_model = load_moclip(cfg.moclip, device)                  # frozen; its motion encoder is f_tem
+        anchors = build_anchors(cfg, margs, info, moclip_model.text_proj.out_features)
+        anchors = anchors.to(device) if anchors is not None else None
+        moclip_record = {"path": cfg.moclip, "sha": file_hash(cfg.moclip)}
+    level = ANCHOR_LEVELS.index(cfg.anchor_level)
+    params = list(model.parameters()) + (list(anchors.parameters()) if anchors is not None else [])
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, ckpt_path = 0, out_dir / "ckpt.pt"
     if cfg.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
@@ -351,6 +432,8 @@ def main(argv: list[str]) -> None:
             sys.exit(f"train.py: {ckpt_path} was trained with {ckpt['model_args']}, config gives {margs}")
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
+        if anchors is not None:
+            anchors.load_state_dict(ckpt["anchors"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
         states = ckpt["rng"] if isinstance(ckpt["rng"], list) else [ckpt["rng"]]  # one entry per rank
@@ -364,6 +447,7 @@ def main(argv: list[str]) -> None:
     elif cfg.resume and master:
         print(f"--resume: no checkpoint at {ckpt_path}, starting from scratch")
     net = DDP(model) if ddp else model
+    anchor_net = DDP(anchors) if ddp and anchors is not None else anchors
     if master:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"dataset {cfg.dataset} at {root}: {len(train_set)} training items, D={info.feat_dim}; "
@@ -383,18 +467,26 @@ def main(argv: list[str]) -> None:
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                 "config": asdict(cfg), "model_args": margs, "step": step, "mean": torch.from_numpy(mean),
                 "std": torch.from_numpy(std), "text_encoder": cfg.text_encoder, "data_root": str(root),
-                "rng": states})
+                "rng": states, "anchors": anchors.state_dict() if anchors is not None else None,
+                "moclip": moclip_record})
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     cuda = device.type == "cuda"
 
+    feats = {}
+
     def model_fn(x_t, t):
         with autocast:  # only the network; q_sample, the loss and the optimiser run in fp32
-            return net(x_t, t, text, text_mask)
+            if anchors is None:
+                return net(x_t, t, text, text_mask)
+            out, features = net(x_t, t, text, text_mask, return_features=True)
+            feats["h"] = features[level]                                          # (B, C, T') anchor input
+            return out
 
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
-    t_log, loss_sum, n_sum = time.time(), torch.zeros((), device=device), 0
+    t_log, n_sum = time.time(), 0
+    sums = torch.zeros(3, device=device)                                         # L_DDPM, L_fre, L_tem
     while step < cfg.steps:
         sampler.set_epoch(epoch, skip=done * cfg.batch_size)
         for batch in loader:
@@ -410,10 +502,21 @@ def main(argv: list[str]) -> None:
             lr = cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_every)          # StepLR, stateless so resume is exact
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, _ = diffusion.loss(model_fn, x0, mask)
+            loss, extras = diffusion.loss(model_fn, x0, mask)
+            terms = torch.stack([loss.detach(), loss.new_zeros(()), loss.new_zeros(())])
+            total = loss
+            if anchors is not None:  # LUMA eq. 10: L_DDPM + zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
+                lengths = batch["length"].to(device, non_blocking=True)
+                target = None
+                if cfg.anchor_tem:
+                    with torch.no_grad():
+                        target = moclip_model.encode_motion(x0, lengths)         # f_tem(x0) (B, D_a), frozen
+                anchor_terms = anchor_net(feats.pop("h").float(), extras["t"], x0, lengths, target)
+                total = loss + anchors.total(anchor_terms, step)
+                terms = torch.stack([loss.detach(), anchor_terms["fre"].detach(), anchor_terms["tem"].detach()])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             step += 1
             if step % cfg.ema_every == 0:
@@ -422,14 +525,16 @@ def main(argv: list[str]) -> None:
                         p_ema.lerp_(p, 1.0 - cfg.ema_decay)
                     for b_ema, b in zip(ema.buffers(), model.buffers()):
                         b_ema.copy_(b)
-            loss_sum, n_sum = loss_sum + loss.detach(), n_sum + 1
+            sums, n_sum = sums + terms, n_sum + 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 if master:
-                    mean_loss = loss_sum.item() / n_sum                          # the one synchronisation
+                    avg = (sums / n_sum).tolist()                                # the one synchronisation
                     dt = (time.time() - t_log) / n_sum
-                    print(f"step {step:>6}/{cfg.steps} | loss {mean_loss:.4f} | lr {lr:.2e} | "
+                    dal = "" if anchors is None else \
+                        f" | L_fre {avg[1]:.4f} | L_tem {avg[2]:.4f} | zeta {anchors.weight(step):.3f}"
+                    print(f"step {step:>6}/{cfg.steps} | loss {avg[0]:.4f}{dal} | lr {lr:.2e} | "
                           f"{dt * 1000:.1f} ms/step | {cfg.batch_size * world / dt:.1f} samples/s", flush=True)
-                t_log, loss_sum, n_sum = time.time(), torch.zeros((), device=device), 0
+                t_log, sums, n_sum = time.time(), torch.zeros(3, device=device), 0
             if step % cfg.save_every == 0 or step == cfg.steps:
                 checkpoint()
             if step >= cfg.steps:

@@ -2,7 +2,7 @@
 
 Source: Huang et al. 2024, "StableMoFusion" (h-y1heng/StableMoFusion, models/unet.py), restated from
 SPEC 3.1-3.3; LUMA (arXiv 2509.25304, sec. 3 and Fig. 2) attaches its anchors to the last down-block
-feature, which `forward(..., return_features=True)` returns.
+feature, which `forward(..., return_features=True)` returns (with the other levels and the bottleneck).
 
     x (B, T, D) --pad T to a multiple of 16--> 4 down levels [CondBlock, CondBlock, Downsample]
       -> mid [CondBlock, CondBlock] -> 4 up levels [Upsample, concat skip, CondBlock, CondBlock]
@@ -301,9 +301,10 @@ class CondUnet1D(nn.Module):
         text: (B, L, C_text) float token features of the frozen encoder (None = unconditional);
         text_mask: (B, L) bool True = real token (None = all real, i.e. StableMoFusion);
         force_uncond: True or a (B,) bool tensor to skip cross-attention (CFG's unconditional branch).
-        Returns x0 (B, T, D) and, if return_features, the 4 down-level features [(B, C_i, T_pad / 2**i)]: the
-        output of each level's second CondBlock before its Downsample. features[-1] is LUMA's anchor input
-        ("Down-block3", (B, 1024, 26) at T=196, SPEC 6.2 item 1); T_pad = T rounded up to a multiple of 16.
+        Returns x0 (B, T, D) and, if return_features, 5 features: the 4 down levels [(B, C_i, T_pad / 2**i)], each
+        the output of the level's second CondBlock before its Downsample, then the bottleneck (mid blocks) output
+        (B, C_3, T_pad / 16). features[3] is LUMA's default anchor input ("Down-block3", (B, 1024, 26) at T=196,
+        SPEC 6.2 item 1), features[4] Table 3's "Bottleneck"; T_pad = T rounded up to a multiple of 16.
         """
         if text is None:
             force_uncond = True
@@ -359,7 +360,7 @@ class CondUnet1D(nn.Module):
             h = downsample(h)                                                            # (B, C_i, T_i / 2)
         for block in self.mid:
             h = block(h, temb, *cond)
-        features = list(skips)
+        features = skips + [h]                                                           # 4 down levels + mid
         for upsample, block1, block2 in self.ups:
             h = torch.cat([upsample(h), skips.pop()], dim=1)                             # (B, 2 C_i, T_i)
             h = block2(block1(h, temb, *cond), temb, *cond)

@@ -41,15 +41,15 @@ def test_level_mask_counts_valid_frames():
 def test_shapes_and_switches():
     a = DualAnchors(channels=16, frames=26, stride=8, feat_dim=11, num_coeffs=8, embed_dim=6, time_dim=32)
     h, t = torch.randn(3, 16, 26), torch.randint(0, 1000, (3,))
-    z_fre, z_tem = a(h, t, torch.tensor([196, 50, 100]))
+    z_fre, z_tem = a.project(h, t, torch.tensor([196, 50, 100]))
     assert z_fre.shape == (3, 8, 11) and z_tem.shape == (3, 6)
     no_tem = DualAnchors(16, 26, 8, 11, 8, 6, 32, use_tem=False)
-    terms = no_tem.losses(h, t, torch.randn(3, 196, 11))
+    terms = no_tem(h, t, torch.randn(3, 196, 11))
     assert terms["tem"].item() == 0 and terms["fre"].item() > 0 and no_tem.Q is None
     with pytest.raises(ValueError, match="f_tem"):
-        a.losses(h, t, torch.randn(3, 196, 11))
+        a(h, t, torch.randn(3, 196, 11))
     with pytest.raises(ValueError, match="built for 26"):
-        a(torch.randn(3, 16, 13), t)
+        a.project(torch.randn(3, 16, 13), t)
     with pytest.raises(ValueError, match="weighting"):
         DualAnchors(16, 26, 8, 11, weighting="sometimes")
 
@@ -60,7 +60,7 @@ def test_padding_frames_do_not_enter_the_temporal_pool():
     h2 = h.clone()
     h2[..., 5:] = 100.0                                                                # frames past length 40 / 8
     t = torch.tensor([10])
-    torch.testing.assert_close(a(h, t, torch.tensor([40]))[1], a(h2, t, torch.tensor([40]))[1])
+    torch.testing.assert_close(a.project(h, t, torch.tensor([40]))[1], a.project(h2, t, torch.tensor([40]))[1])
 
 
 @pytest.mark.parametrize("weighting", ["cosine", "static", "learnable"])
@@ -72,7 +72,7 @@ def test_anchor_losses_fall_when_trained(weighting):
     opt = torch.optim.Adam(a.parameters(), lr=3e-3)
     first = None
     for step in range(150):
-        terms = a.losses(h, t, x0, torch.full((4,), 196), target)
+        terms = a(h, t, x0, torch.full((4,), 196), target)
         loss = a.total(terms, 0)
         first = first or {k: v.item() for k, v in terms.items()}
         opt.zero_grad()
@@ -88,8 +88,8 @@ def test_frequency_target_is_the_dct_of_the_padded_window():
     x0 = torch.zeros(2, 196, 3)
     x0[:, :40] = torch.randn(2, 40, 3)                                                 # a 40-frame clip, zero-padded
     h, t = torch.randn(2, 4, 26), torch.tensor([1, 2])
-    z_fre, _ = a(h, t)
+    z_fre, _ = a.project(h, t)
     basis = torch.cos(torch.pi * (2 * torch.arange(196.0)[None] + 1) * torch.arange(8.0)[:, None] / 392)
     basis = basis * torch.tensor([(1 / 196) ** 0.5] + [(2 / 196) ** 0.5] * 7)[:, None]   # eq. 16-17, (K, N)
     expected = ((z_fre - torch.einsum("kn,bnd->bkd", basis, x0)) ** 2).mean()
-    torch.testing.assert_close(a.losses(h, t, x0)["fre"], expected)
+    torch.testing.assert_close(a(h, t, x0)["fre"], expected)

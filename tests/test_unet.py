@@ -60,7 +60,7 @@ def test_return_features_shapes():
     x = torch.randn(2, 196, 263)
     out, feats = model(x, torch.tensor([1, 2]), torch.randn(2, 5, 384), return_features=True)
     assert out.shape == x.shape
-    assert [tuple(f.shape) for f in feats] == [(2, 32, 208), (2, 64, 104), (2, 64, 52), (2, 64, 26)]
+    assert [tuple(f.shape) for f in feats] == [(2, 32, 208), (2, 64, 104), (2, 64, 52), (2, 64, 26), (2, 64, 13)]
 
 
 @pytest.mark.parametrize("attention", ["linear", "softmax"])

@@ -1,0 +1,69 @@
+"""LUMA wired into train.py (subprocess smoke runs, tiny budgets): MoCLIP trains, --method=luma trains with both
+anchors, the temporal anchor's loss falls, the checkpoint's network is exactly the baseline's, sample.py samples it and
+says in one line when its MoCLIP file is gone."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16", "--text_layers=1",
+        "--num_heads=2", "--batch_size=4", "--data_root=synth", "--num_motions=24"]
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+
+
+def run(*args, cwd, check=True):
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    work = tmp_path_factory.mktemp("luma")
+    run(ROOT / "train.py", "--steps=2", "--out_dir=base", "--log_every=1", *TINY, cwd=work)
+    run(ROOT / "moclip.py", "--data_root=synth", "--num_motions=24", "--epochs_stage1=2", "--epochs_stage2=1",
+        "--width=16", "--layers=1", "--heads=2", "--ff_dim=16", "--embed_dim=8", "--batch_size=4",
+        "--out=moclip.pt", cwd=work)
+    proc = run(ROOT / "train.py", "--method=luma", "--moclip=moclip.pt", "--steps=40", "--lr=2e-3",
+               "--log_every=5", "--anchor_decay_steps=1000", "--out_dir=luma", *TINY, cwd=work)
+    return work, proc
+
+
+def test_luma_trains_and_its_anchor_losses_fall(runs):
+    work, proc = runs
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("step")]
+    assert len(lines) == 8 and all("L_fre" in ln and "L_tem" in ln and "zeta" in ln for ln in lines)
+    tem = [float(ln.split("L_tem")[1].split("|")[0]) for ln in lines]
+    assert sum(tem[-3:]) < 0.8 * sum(tem[:3]), tem
+    assert "using MoCLIP moclip.pt" in proc.stdout
+    ckpt = torch.load(work / "luma" / "ckpt.pt", map_location="cpu", weights_only=True)
+    assert ckpt["anchors"] is not None and ckpt["moclip"]["path"] == "moclip.pt" and len(ckpt["moclip"]["sha"]) == 12
+
+
+def test_luma_checkpoint_is_the_baseline_network(runs):
+    work, _ = runs
+    luma = torch.load(work / "luma" / "ckpt.pt", map_location="cpu", weights_only=True)
+    base = torch.load(work / "base" / "ckpt.pt", map_location="cpu", weights_only=True)
+    assert luma["model_args"]["text_dim"] == base["model_args"]["text_dim"]
+    assert {k: v.shape for k, v in luma["ema"].items()} == {k: v.shape for k, v in base["ema"].items()}
+
+
+def test_sample_reads_the_moclip_tower_and_says_when_it_is_gone(runs):
+    work, _ = runs
+    args = (ROOT / "sample.py", "--ckpt=luma/ckpt.pt", "--text", "a person jumps", "--length=40", "--steps=2",
+            "--no_render", "--out_dir=samples")
+    run(*args, cwd=work)
+    assert len(list((work / "samples").glob("*_joints.npy"))) == 1
+    (work / "moclip.pt").rename(work / "moclip_away.pt")
+    try:
+        proc = run(*args, cwd=work, check=False)
+    finally:
+        (work / "moclip_away.pt").rename(work / "moclip.pt")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "MoCLIP checkpoint moclip.pt this model was trained with is gone" in proc.stderr
