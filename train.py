@@ -81,7 +81,7 @@ class TrainConfig:
     # sampling defaults stored in the checkpoint (sample.py / evaluate.py use them unless overridden)
     sampler: str = "sde-dpm++2m-karras"  # sde-dpm++2m-karras (StableMoFusion) | dpm++2m | ddpm
     sample_steps: int = 10            # solver steps
-    guidance: float = 2.5             # classifier-free guidance scale
+    guidance: float = 1.0             # CFG scale: 1 on the embedded dataset (sweep_guidance.py), 2.5 paper preset
     guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
     # method: LUMA (arXiv 2509.25304) = the baseline + MoCLIP text + dual anchors (anchors.py); flags for Tables 2-4
     method: str = "baseline"          # baseline (StableMoFusion) | luma
@@ -112,11 +112,11 @@ class TrainConfig:
 # 50k steps, condition mask 0.1). EMA every 32 steps with decay 0.993173 is StableMoFusion's AveragedModel setting.
 # precision bf16 (StableMoFusion trains in fp32): on a 4090 bf16 tensor cores run at twice the TF32/fp32 rate
 # (165 vs 83 TFLOPS dense) and halve activation memory on a 24 GB card; bf16 keeps fp32's exponent range, so no loss
-# scaling, and weights, AdamW, the loss, EMA, the guidance combination and the solver stay in fp32.
-# --precision=fp32 reproduces the paper's numerics.
+# scaling, and weights, AdamW, the loss, EMA, the guidance combination and the solver stay fp32 (--precision=fp32: paper).
 PAPER = dict({k: v for k, v in PRESETS_UNET["paper"].items() if k in TrainConfig.__dataclass_fields__},
              text_encoder="openai/clip-vit-base-patch32", steps=50_000, batch_size=64, lr=2e-4, lr_decay_every=5_000,
-             ema_decay=0.993173, ema_every=32, log_every=100, save_every=2_500, num_workers=4, precision="bf16")
+             ema_decay=0.993173, ema_every=32, log_every=100, save_every=2_500, num_workers=4, precision="bf16",
+             guidance=2.5)
 PRESETS = {"synthetic": {}, "humanml3d": dict(PAPER, dataset="humanml3d"), "kit": dict(PAPER, dataset="kit")}
 
 
