@@ -47,6 +47,7 @@ class MoCLIPConfig:
     dataset: str = "synthetic"          # synthetic | humanml3d | kit
     data_root: str = ""                 # '' -> the dataset's default root
     num_motions: int = 1500             # embedded dataset only: its size (as train.py's --num_motions)
+    data_seed: int = 0                  # embedded dataset only: its build seed (as train.py's --data_seed)
     feat_bias: float = 5.0              # the generator's normalisation (MoCLIP reads what the U-Net reads)
     text_encoder: str = ""              # '' -> packaged all-MiniLM-L6-v2; paper: a CLIP ViT-B/32 folder
     text_max_length: int = 77           # tokens
@@ -303,7 +304,7 @@ def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
     root = Path(cfg.data_root or info.default_root)
     if cfg.dataset == "synthetic":
         from synthetic import ensure_dataset
-        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)       # the build train.py uses
+        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)  # the build train.py uses
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)
     torch.manual_seed(cfg.seed)

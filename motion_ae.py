@@ -297,6 +297,7 @@ class AEConfig:
     data_root: str = ""               # '' -> the dataset's default root
     feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion, SPEC 1.6)
     num_motions: int = 1500           # embedded dataset only: base motions generated (+ mirrored copies)
+    data_seed: int = 0                # embedded dataset only: its build seed (as train.py's --data_seed)
     max_motion_length: int = 196      # training crop (frames)
     # autoencoder (SPEC 9.2; official 263 model: width 1024, depth 3, growth 3, x4, z 16)
     ae_width: int = 128               # W channels
@@ -414,7 +415,7 @@ def train_autoencoder(cfg: AEConfig) -> Path:
     torch.manual_seed(cfg.seed)
     if cfg.dataset == "synthetic":
         from synthetic import ensure_dataset
-        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)
+        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)
     mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
     train_set = LabelledMotions(root, "train", info, mean, std, cfg.max_motion_length, seed=cfg.seed)
     encoder = TextEncoder(cfg.label_encoder or None)

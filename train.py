@@ -9,16 +9,15 @@
     torchrun --nproc_per_node=2 train.py --steps=10  # DistributedDataParallel (gloo on CPU, nccl on GPU)
 
 The loop is written out below: sample a batch, look up its captions' text states (frozen text encoder run once per
-caption on the training device, float16, one memory-mapped cache shared by all processes), draw t ~ U{0..T-1},
-noise x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for classifier-free guidance),
-masked MSE against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA. One self-describing
-checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, normalisation statistics) is written
-atomically; `sample.py` and `evaluate.py` rebuild everything from it.
-Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and
-the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with
-the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only.
---method=luma (LUMA eq. 10) reads MoCLIP's tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
-from training-only anchors on one U-Net feature, so the checkpoint's network is the baseline's.
+caption on the training device, float16, one memory-mapped cache shared by all processes), draw t ~ U{0..T-1}, noise
+x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for classifier-free guidance), masked MSE
+against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA. One self-describing checkpoint
+`<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is written atomically. Resume is exact:
+the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and the dataset's draws
+are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with the weights of an
+uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. --method=luma (LUMA eq. 10)
+reads MoCLIP's tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem) from training-only anchors on
+one U-Net feature, so the checkpoint's network is the baseline's.
 """
 import dataclasses
 import json
@@ -52,6 +51,7 @@ class TrainConfig:
     data_root: str = ""               # '' -> the dataset's default root (./dataset/Synthetic, ./dataset/HumanML3D, ./dataset/KIT-ML)
     feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion, SPEC 1.6)
     num_motions: int = 1500           # embedded dataset only: base motions generated (+ mirrored copies)
+    data_seed: int = 0                # embedded dataset only: its build seed (not --seed: every run sees one dataset)
     # text encoder (frozen; features computed once per caption and cached)
     text_encoder: str = ""            # '' -> packaged all-MiniLM-L6-v2 (offline); paper: openai/clip-vit-base-patch32
     text_max_length: int = 77         # tokens
@@ -331,8 +331,8 @@ def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
     elif master:
         print(f"LUMA: no MoCLIP checkpoint at {path}: training one first (python moclip.py, LUMA appendix B)")
         train_moclip(MoCLIPConfig(**(MOCLIP_PAPER if cfg.dataset != "synthetic" else {}), dataset=cfg.dataset,
-                                  data_root=str(root), num_motions=cfg.num_motions, feat_bias=cfg.feat_bias,
-                                  text_encoder=cfg.text_encoder,
+                                  data_root=str(root), num_motions=cfg.num_motions, data_seed=cfg.data_seed,
+                                  feat_bias=cfg.feat_bias, text_encoder=cfg.text_encoder,
                                   text_max_length=cfg.text_max_length, out=str(path), device=cfg.device,
                                   seed=cfg.seed))
     while not path.is_file():
@@ -390,7 +390,7 @@ def main(argv: list[str]) -> None:
         (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     if cfg.dataset == "synthetic" and master:
         from synthetic import ensure_dataset  # only the embedded dataset is generated
-        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.seed)
+        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)
     if ddp:
         dist.barrier()
     if cfg.method == "luma":
