@@ -19,7 +19,7 @@ stores the tower's name and only the parameters stage 2 changed, so it is small 
 `text_encoder_from_moclip` for training, `sample.py` and `evaluate.py`; the text-feature cache is keyed by the
 checkpoint's content hash, so a new MoCLIP never reuses stale features.
 
-    python moclip.py                               # embedded dataset, ~3 min on 2 cores; writes checkpoints/moclip/
+    python moclip.py                               # embedded dataset (not yet timed); writes checkpoints/moclip/
     python moclip.py --dataset=humanml3d --text_encoder=checkpoints/clip-vit-base-patch32 --width=512 --embed_dim=512
     python -m pytest -q tests/test_moclip.py
 """
