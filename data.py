@@ -20,6 +20,7 @@ Choices that differ from the reference code (each is deliberate):
 Test: python -m pytest tests/test_data.py -q
 """
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,3 +353,55 @@ def collate_fn(batch: list[dict]) -> dict:
     mask = torch.arange(motion.shape[1])[None, :] < length[:, None]  # (B, T)
     return {"caption": [b["caption"] for b in batch], "tokens": [b["tokens"] for b in batch],
             "name": [b["name"] for b in batch], "motion": motion, "length": length, "mask": mask}
+
+
+def feature_range(items: list[dict], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Per-dimension [min, max] of the normalised features (x - mean) / std over every frame of `items`
+    (load_split's dicts): float32 (2, D). Sampling clamps each x0 prediction to it (diffusion.sample's x0_range,
+    "static thresholding", Saharia et al. 2022 sec. 2.3, the per-dimension form of DDPM's clip to [-1, 1])."""
+    lo = np.min([item["motion"].min(0) for item in items], axis=0)
+    hi = np.max([item["motion"].max(0) for item in items], axis=0)
+    return ((np.stack([lo, hi]) - mean) / std).astype(np.float32)
+
+
+def batches_per_epoch(num_items: int, batch_size: int, world: int) -> tuple[int, bool]:
+    """(batches each process runs per epoch, drop_last) for `num_items` shared by `world` processes.
+
+    Every process gets ceil(num_items / world) items (DistributedSampler's padding). Incomplete batches are dropped
+    unless the whole dataset is smaller than one batch. Raises SystemExit naming the numbers when a process would
+    get no batch at all (its loop would otherwise spin without ever taking a step)."""
+    per_rank = math.ceil(num_items / world)
+    drop_last = num_items >= batch_size
+    n = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
+    if n == 0:
+        sys.exit(f"train.py: {num_items} training items over {world} processes give {per_rank} per process, fewer "
+                 f"than --batch_size={batch_size}: every process would get 0 batches; use --batch_size<={per_rank} "
+                 f"or at most {max(num_items // batch_size, 1)} processes")
+    return n, drop_last
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """One process's share of an epoch as (epoch, index) keys; the order is a pure function of (seed, epoch, rank).
+
+    Epoch e shuffles with torch.randperm under a generator seeded with seed + e (DistributedSampler's rule), pads
+    by wrapping to a multiple of `world`, and rank r takes positions r, r + world, ... The first `skip` keys are
+    left out: the items a resumed run already consumed. The keys carry the epoch to the dataset, whose caption and
+    crop draws then depend on the key only (data.Text2MotionDataset.__getitem__), so resume repeats them exactly.
+    """
+
+    def __init__(self, num_items: int, rank: int = 0, world: int = 1, seed: int = 0):
+        self.num_items, self.rank, self.world, self.seed = num_items, rank, world, seed
+        self.per_rank = math.ceil(num_items / world)
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self):
+        order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        order = order.repeat(math.ceil(self.per_rank * self.world / self.num_items))[:self.per_rank * self.world]
+        mine = order[self.rank::self.world].tolist()
+        return iter([(self.epoch, i) for i in mine[self.skip:]])
+
+    def __len__(self) -> int:
+        return self.per_rank - self.skip

@@ -207,17 +207,29 @@ class GaussianDiffusion(nn.Module):
     # Samplers
     # ------------------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, model_fn, shape, sampler="dpm++2m", steps=None, generator=None, noise=None, progress=False):
+    def sample(self, model_fn, shape, sampler="dpm++2m", steps=None, generator=None, noise=None, progress=False,
+               x0_range=None):
         """Draw x0 samples by integrating the reverse process with an x0-predicting model.
 
         model_fn(x_t (B, T, D) float32, t (B,) long) -> x0 prediction (B, T, D) (guidance included by the caller).
         shape: (B, T, D); sampler: one of SAMPLERS; steps: number of model calls (None: 10 for the DPM solvers, T for
         "ddpm"); generator: torch.Generator on the buffers' device, used for the initial noise (when `noise` is None)
         and then for the per-step noise of the stochastic samplers; noise: optional initial x_T (B, T, D);
-        progress: show a tqdm bar. Returns float32 (B, T, D) on the buffers' device.
+        progress: show a tqdm bar; x0_range: optional (2, D) per-dimension [min, max] that every x0 prediction is
+        clamped to before the solver uses it (static thresholding: Ho et al. 2020 clip x0 to the data's [-1, 1],
+        Saharia et al. 2022 sec. 2.3; here the training set's range per feature, data.feature_range). Without it a
+        small model's x0 prediction can run away at low noise: x0_hat ~ 1.4 x_t off the data, so a stochastic
+        solver with many small steps drives the root velocity to 10 m/s (README, "Sampling"). Returns float32
+        (B, T, D) on the buffers' device.
         """
         steps = self._check_steps(steps, sampler)
         device = self.betas.device
+        if x0_range is not None:
+            lo, hi = torch.as_tensor(x0_range, dtype=torch.float32, device=device)   # (D,), (D,)
+            unclamped = model_fn
+
+            def model_fn(x_t, t):
+                return torch.minimum(torch.maximum(unclamped(x_t, t).float(), lo), hi)
         if noise is None:
             noise = torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
         elif tuple(noise.shape) != tuple(shape):

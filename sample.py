@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data import DATASETS
+from data import DATASETS, feature_range, load_split
 from diffusion import GaussianDiffusion
 from text_encoder import TextEncoder, as_cached
 from motion import recover_from_ric
@@ -64,17 +64,24 @@ class Generator:
             self.text_encoder = TextEncoder(ckpt["text_encoder"] or None,
                                             max_length=self.config["text_max_length"]).to(device)
         self.diffusion = GaussianDiffusion(num_timesteps=self.config["num_timesteps"]).to(device)
+        # x0 predictions are clamped to the train split's per-dimension range (diffusion.sample's x0_range); a
+        # checkpoint written before it stored the range gets it from its data root's train split when that exists.
+        self.x0_range = ckpt.get("x0_range")
+        if self.x0_range is None and (Path(self.data_root) / "train.txt").is_file():
+            self.x0_range = torch.from_numpy(feature_range(load_split(self.data_root, "train", self.info),
+                                                           self.mean, self.std))
 
     @torch.no_grad()
     def generate(self, captions: list[str], lengths: list[int], guidance: float | None = None,
                  steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-                 guidance_rescale: float | None = None) -> torch.Tensor:
+                 guidance_rescale: float | None = None, clip_denoised: bool | None = None) -> torch.Tensor:
         """Sample one motion per caption.
 
         captions: B strings; lengths: B ints in frames. The batch is sampled at T = max(lengths) and each motion is
         zeroed past its own length (StableMoFusion's protocol). guidance/steps/sampler default to the training
         config (CFG 2.5, 10 solver steps, SDE-DPM-Solver++(2M) Karras); guidance_rescale (CFG rescale phi, unet.py)
-        to the config's, 0 (off) for checkpoints written before it existed. Returns float32 (B, T, D) on the CPU in the
+        to the config's, 0 (off) for checkpoints written before it existed; clip_denoised (clamp x0 predictions to
+        the training range) to the config's, on for checkpoints written before it existed. Returns float32 (B, T, D) on the CPU in the
         generator's normalised space. Raises ValueError on mismatched inputs or an unknown sampler."""
         if len(captions) != len(lengths) or not captions:
             raise ValueError(f"generate: need as many captions as lengths, got {len(captions)} and {len(lengths)}")
@@ -96,8 +103,9 @@ class Generator:
             with autocast:  # the network only: forward_with_cfg combines in fp32 and the solver runs in fp32
                 return self.model.forward_with_cfg(x_t, t, text, text_mask, guidance=guidance, rescale=rescale)
 
+        clip = self.config.get("clip_denoised", True) if clip_denoised is None else clip_denoised
         x0 = self.diffusion.sample(model_fn, (B, T, self.info.feat_dim), sampler=sampler, steps=steps,
-                                   generator=generator)
+                                   generator=generator, x0_range=self.x0_range if clip else None)
         x0 = x0.float().cpu()
         valid = torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]  # (B, T)
         return x0 * valid[..., None]

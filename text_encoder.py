@@ -369,3 +369,31 @@ class TextFeatureCache:
         old._write(path, kept + new, [old._length(c) for c in kept] + new_lengths, rows())
         return cls.load(path, encoder)
 
+
+def shared_cache(encoder: TextEncoder, directory, captions: list[str], device, master: bool) -> TextFeatureCache:
+    """Frozen text features of every training caption, built once for all processes of a run (SPEC 3.2).
+
+    Rank 0 (master) moves `encoder` to `device` and runs TextFeatureCache.build (batched, tqdm bar, streamed to
+    <directory>); the other ranks do not enter a collective meanwhile (NCCL's watchdog would kill a barrier that
+    waits through a CPU- or GPU-long build) but poll for the cache's index file, which is written last, and then
+    memory-map it: N processes share one copy. If rank 0 dies, torchrun stops the waiting ranks.
+    Returns a read-only cache (no encoder attached, so a caption missing from it raises KeyError).
+    """
+    path = TextFeatureCache.default_path(directory, encoder)
+    if master:
+        cache = TextFeatureCache.build(path, encoder.to(device), captions, progress=True)
+    else:
+        wanted = set(captions)
+        while True:  # the captions check also covers a cache left by a run on other data
+            if path.is_file():
+                try:
+                    cache = TextFeatureCache.load(path, encoder)
+                    if wanted.issubset(cache.index):
+                        break
+                except (FileNotFoundError, RuntimeError, EOFError):  # being replaced right now
+                    pass
+            time.sleep(1.0)
+    cache.encoder = None
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+    return cache

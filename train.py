@@ -1,8 +1,10 @@
-"""Train the text-conditioned motion diffusion U-Net (the StableMoFusion baseline that LUMA and ATM build on).
+"""Train text-to-motion generators: LUMA (the default), the StableMoFusion U-Net baseline, ATM, and MoLingo's latent AR.
 
-    python train.py                                  # embedded dataset, CPU-sized, ~10 min on 2 cores
+    python train.py                                  # LUMA on the embedded dataset, CPU-sized (MoCLIP first if absent)
     python train.py --dataset=humanml3d              # paper settings (StableMoFusion / LUMA Sec. 4.1), for a GPU
-    python train.py --method=luma                    # LUMA: MoCLIP text + dual anchors (anchors.py, moclip.py)
+    python train.py --method=baseline                # the anchor-free StableMoFusion U-Net
+    python train.py --method=luma+atm                # LUMA + ATM's alignment losses (atm_losses.py); --method=atm: ATM alone
+    python train.py --method=latent_ar               # MoLingo: autoencoder, then masked AR generator (latent_ar.py)
     python train.py --dataset=kit --data_root=/data/KIT-ML
     python train.py --steps=20 --base_dim=32 --log_every=5   # any field of TrainConfig as --key=value
     python train.py --resume                         # continue <out_dir>/ckpt.pt after a crash or kill
@@ -15,9 +17,10 @@ against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA
 `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is written atomically. Resume is exact:
 the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and the dataset's draws
 are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with the weights of an
-uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. --method=luma (LUMA eq. 10)
-reads MoCLIP's tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem) from training-only anchors on
-one U-Net feature, so the checkpoint's network is the baseline's.
+uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA (eq. 10) reads MoCLIP's
+tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem) from training-only anchors on one U-Net
+feature; ATM (eq. 8) adds lambda (L_inter + L_intra) on the x0 prediction, measured by the frozen MoCLIP. Both are
+training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
 import dataclasses
 import json
@@ -36,10 +39,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 import diffusion as diffusion_lib
-from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
+from data import (DATASETS, EpochSampler, Text2MotionDataset, batches_per_epoch, collate_fn, feature_range,
+                  load_stats)
 from anchors import DualAnchors
+from atm_losses import VARIANTS, ATMLoss, CaptionEmbeddings, caption_similarity, sentence_embedder
 from diffusion import GaussianDiffusion
-from text_encoder import TextEncoder, TextFeatureCache
+from text_encoder import TextEncoder, shared_cache
 from unet import PRESETS as PRESETS_UNET
 from unet import CondUnet1D
 
@@ -83,9 +88,10 @@ class TrainConfig:
     sample_steps: int = 10            # solver steps
     guidance: float = 1.0             # CFG scale: 1 on the embedded dataset (sweep_guidance.py), 2.5 paper preset
     guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
+    clip_denoised: bool = True        # sampling clamps x0 predictions to the train split's per-dim range (data.py)
     # method: LUMA (arXiv 2509.25304) = the baseline + MoCLIP text + dual anchors (anchors.py); flags for Tables 2-4
-    method: str = "baseline"          # baseline (StableMoFusion) | luma
-    moclip: str = ""                  # luma: MoCLIP checkpoint; '' -> checkpoints/moclip/<dataset>_seed<seed>.pt (trained if absent)
+    method: str = "luma"              # luma | baseline (StableMoFusion) | atm | luma+atm | latent_ar (latent_ar.py)
+    moclip: str = ""                  # luma, atm: MoCLIP checkpoint; '' -> checkpoints/moclip/<dataset>_seed<seed>.pt (trained if absent)
     moclip_text: bool = True          # luma: cross-attention reads MoCLIP's fine-tuned tower (False: Table 2 "w/o MoCLIP")
     anchor_fre: bool = True           # luma: frequency anchor, eq. 8 (False: Table 2 "w/o L_fre")
     anchor_tem: bool = True           # luma: temporal anchor, eq. 9 (False: Table 2 "w/o L_tem")
@@ -96,6 +102,12 @@ class TrainConfig:
     lambda_fre: float = 0.1           # lambda_fre (eq. 10)
     lambda_tem: float = 0.5           # lambda_tem (eq. 10)
     anchor_decay_steps: int = 0       # N of eq. 11 (zeta reaches 0 at step N); 0 -> steps
+    # ATM (atm_losses.py; MoCLIP is the frozen alignment space): --method=atm | luma+atm
+    atm_inter: bool = True            # atm: L_inter, eq. 2-3 (False: Table 3's "+L_intra" row)
+    atm_intra: bool = True            # atm: L_intra, eq. 4-7 (False: Table 3's "+L_inter" row)
+    atm_margin: str = "adaptive"      # atm: adaptive (eq. 3, 7) | a fixed phi, e.g. 5 (Table 4)
+    atm_variant: str = "atm"          # atm: atm | contrastive | triplet | hard_triplet | drop_triplet (Table 5)
+    lambda_atm: float = 0.01          # lambda of eq. 8
     # run
     out_dir: str = ""                 # '' -> out/<dataset>
     device: str = "auto"              # auto -> cuda, then mps, then cpu
@@ -234,95 +246,25 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def batches_per_epoch(num_items: int, batch_size: int, world: int) -> tuple[int, bool]:
-    """(batches each process runs per epoch, drop_last) for `num_items` shared by `world` processes.
-
-    Every process gets ceil(num_items / world) items (DistributedSampler's padding). Incomplete batches are dropped
-    unless the whole dataset is smaller than one batch. Raises SystemExit naming the numbers when a process would
-    get no batch at all (its loop would otherwise spin without ever taking a step)."""
-    per_rank = math.ceil(num_items / world)
-    drop_last = num_items >= batch_size
-    n = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
-    if n == 0:
-        sys.exit(f"train.py: {num_items} training items over {world} processes give {per_rank} per process, fewer "
-                 f"than --batch_size={batch_size}: every process would get 0 batches; use --batch_size<={per_rank} "
-                 f"or at most {max(num_items // batch_size, 1)} processes")
-    return n, drop_last
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """One process's share of an epoch as (epoch, index) keys; the order is a pure function of (seed, epoch, rank).
-
-    Epoch e shuffles with torch.randperm under a generator seeded with seed + e (DistributedSampler's rule), pads
-    by wrapping to a multiple of `world`, and rank r takes positions r, r + world, ... The first `skip` keys are
-    left out: the items a resumed run already consumed. The keys carry the epoch to the dataset, whose caption and
-    crop draws then depend on the key only (data.Text2MotionDataset.__getitem__), so resume repeats them exactly.
-    """
-
-    def __init__(self, num_items: int, rank: int = 0, world: int = 1, seed: int = 0):
-        self.num_items, self.rank, self.world, self.seed = num_items, rank, world, seed
-        self.per_rank = math.ceil(num_items / world)
-        self.epoch, self.skip = 0, 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
-
-    def __iter__(self):
-        order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        order = order.repeat(math.ceil(self.per_rank * self.world / self.num_items))[:self.per_rank * self.world]
-        mine = order[self.rank::self.world].tolist()
-        return iter([(self.epoch, i) for i in mine[self.skip:]])
-
-    def __len__(self) -> int:
-        return self.per_rank - self.skip
-
-
-def build_text_cache(cfg: TrainConfig, captions: list[str], device: torch.device, master: bool,
-                     ddp: bool) -> TextFeatureCache:
-    """Frozen text features of every training caption, built once for all processes (SPEC 3.2).
-
-    Rank 0 loads the encoder onto the training device and runs TextFeatureCache.build (batched, tqdm bar, streamed
-    to <cache_dir>); the other ranks do not enter a collective meanwhile (NCCL's watchdog would kill a barrier
-    that waits through a CPU- or GPU-long build) but poll for the cache's index file, which is written last, and
-    then memory-map it: N processes share one copy. If rank 0 dies, torchrun stops the waiting ranks.
-    Returns a read-only cache (no encoder attached, so a caption missing from it raises KeyError).
-    """
-    if cfg.method == "luma" and cfg.moclip_text:  # MoCLIP's fine-tuned tower, cached under its checkpoint's hash
+def build_text_cache(cfg: TrainConfig, captions: list[str], device: torch.device, master: bool):
+    """The frozen text features of every training caption (text_encoder.shared_cache): MoCLIP's fine-tuned tower
+    for LUMA (cached under its checkpoint's hash), else cfg.text_encoder."""
+    if cfg.method in ("luma", "luma+atm") and cfg.moclip_text:
         from moclip import text_encoder_from_moclip
         encoder = text_encoder_from_moclip(cfg.moclip, max_length=cfg.text_max_length)
     else:
         encoder = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length)
-    path = TextFeatureCache.default_path(cfg.cache_dir, encoder)
-    if master:
-        cache = TextFeatureCache.build(path, encoder.to(device), captions, progress=True)
-    else:
-        wanted = set(captions)
-        while True:  # the captions check also covers a cache left by a run on other data
-            if path.is_file():
-                try:
-                    cache = TextFeatureCache.load(path, encoder)
-                    if wanted.issubset(cache.index):
-                        break
-                except (FileNotFoundError, RuntimeError, EOFError):  # being replaced right now
-                    pass
-            time.sleep(1.0)
-    cache.encoder = None
-    del encoder
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return cache
+    return shared_cache(encoder, cfg.cache_dir, captions, device, master)
 
 
 ANCHOR_LEVELS = ("down0", "down1", "down2", "down3", "mid")       # CondUnet1D return_features order
-MOCLIP_PAPER = dict(width=512, layers=4, heads=8, ff_dim=1024, embed_dim=512, epochs_stage1=5, epochs_stage2=15,
-                    lr=1e-4, lr_finetune=1e-5)                       # SPEC 6.3 A, sized for CLIP ViT-B/32 on a GPU
 
 
 def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
     """LUMA needs a trained MoCLIP (LUMA appendix B): --moclip, else checkpoints/moclip/<dataset>_seed<seed>.pt,
     trained first by rank 0 when absent (the others wait for the atomically written file, outside any collective).
     Sets cfg.moclip to the path used."""
-    from moclip import MoCLIPConfig, train_moclip
+    from moclip import PAPER, MoCLIPConfig, train_moclip
     path = Path(cfg.moclip or f"checkpoints/moclip/{cfg.dataset}_seed{cfg.seed}.pt")
     if cfg.moclip and not path.is_file():
         sys.exit(f"train.py: --moclip={cfg.moclip} does not exist; leave it empty to train one first")
@@ -330,7 +272,7 @@ def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
         print(f"LUMA: using MoCLIP {path}")
     elif master:
         print(f"LUMA: no MoCLIP checkpoint at {path}: training one first (python moclip.py, LUMA appendix B)")
-        train_moclip(MoCLIPConfig(**(MOCLIP_PAPER if cfg.dataset != "synthetic" else {}), dataset=cfg.dataset,
+        train_moclip(MoCLIPConfig(**(PAPER if cfg.dataset != "synthetic" else {}), dataset=cfg.dataset,
                                   data_root=str(root), num_motions=cfg.num_motions, data_seed=cfg.data_seed,
                                   feat_bias=cfg.feat_bias, text_encoder=cfg.text_encoder,
                                   text_max_length=cfg.text_max_length, out=str(path), device=cfg.device,
@@ -355,15 +297,38 @@ def build_anchors(cfg: TrainConfig, margs: dict, info, embed_dim: int) -> DualAn
                        decay_steps=cfg.anchor_decay_steps or cfg.steps)
 
 
+METHODS = ("luma", "baseline", "atm", "luma+atm", "latent_ar")
+
+
+def build_atm(cfg: TrainConfig, info, device: torch.device):
+    """ATM's loss module and its two per-caption caches (atm_losses.py): MoCLIP text embeddings (the frozen alignment
+    space) and Sentence-BERT vectors of the packaged MiniLM for the caption-similarity exclusion (eq. 2)."""
+    margin = cfg.atm_margin if cfg.atm_margin == "adaptive" else float(cfg.atm_margin)
+    atm = ATMLoss(clip_len=round(2 * info.fps), use_inter=cfg.atm_inter, use_intra=cfg.atm_intra,
+                  variant=cfg.atm_variant, margin=margin, margin_intra=margin, lambda_atm=cfg.lambda_atm)
+    return atm, CaptionEmbeddings(sentence_embedder(TextEncoder().to(device).eval()))
+
+
+def check_method_options(cfg: TrainConfig) -> None:
+    """SystemExit with one line naming the option when a method switch has a value outside its choices."""
+    choices = {"method": METHODS, "anchor_level": ANCHOR_LEVELS, "anchor_weighting": ("cosine", "static", "learnable"),
+               "atm_variant": VARIANTS, "precision": PRECISIONS}
+    bad = [f"--{k} must be one of {v}, got {getattr(cfg, k)!r}" for k, v in choices.items() if getattr(cfg, k) not in v]
+    if cfg.atm_margin != "adaptive":
+        try:
+            float(cfg.atm_margin)
+        except ValueError:
+            bad.append(f"--atm_margin must be adaptive or a number, got {cfg.atm_margin!r}")
+    if bad:
+        sys.exit("train.py: " + "; ".join(bad))
+
+
 def main(argv: list[str]) -> None:
+    if "--method=latent_ar" in argv:  # MoLingo's two stages have their own loop and config (latent_ar.py)
+        from latent_ar import main as latent_ar_main
+        return latent_ar_main([a for a in argv if a != "--method=latent_ar"])
     cfg = parse_config(argv)
-    if cfg.method not in ("baseline", "luma") or cfg.anchor_level not in ANCHOR_LEVELS or \
-            cfg.anchor_weighting not in ("cosine", "static", "learnable"):
-        sys.exit(f"train.py: --method must be baseline | luma (got {cfg.method!r}), --anchor_level one of "
-                 f"{ANCHOR_LEVELS} (got {cfg.anchor_level!r}), --anchor_weighting cosine | static | learnable "
-                 f"(got {cfg.anchor_weighting!r})")
-    if cfg.precision not in PRECISIONS:
-        sys.exit(f"train.py: --precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    check_method_options(cfg)
     diffusion_lib.SYNC_CHECKS = cfg.debug
     # ----------------------------------------------------------------------------------------------- setup
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -393,7 +358,7 @@ def main(argv: list[str]) -> None:
         ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)
     if ddp:
         dist.barrier()
-    if cfg.method == "luma":
+    if cfg.method != "baseline":  # LUMA's text tower and f_tem, ATM's alignment space
         prepare_moclip(cfg, root, master)
         if master:
             (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # with the MoCLIP path
@@ -401,13 +366,14 @@ def main(argv: list[str]) -> None:
     # ------------------------------------------------------------------------------------------------ data
     mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
     train_set = Text2MotionDataset(root, "train", info, mean, std, seed=cfg.seed)
+    x0_range = feature_range(train_set.items, mean, std)                  # (2, D) for sampling (clip_denoised)
     per_epoch, drop_last = batches_per_epoch(len(train_set), cfg.batch_size, world)
     sampler = EpochSampler(len(train_set), rank, world, seed=cfg.seed)
     # The loader's own generator: creating an epoch's iterator must not draw from the global RNG (exact resume).
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                         collate_fn=collate_fn, drop_last=drop_last, pin_memory=device.type == "cuda",
                         persistent_workers=cfg.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
-    cache = build_text_cache(cfg, train_set.captions(), device, master, ddp)
+    cache = build_text_cache(cfg, train_set.captions(), device, master)
 
     # ----------------------------------------------------------------------------------------------- model
     margs = model_args(cfg, info.feat_dim, cache.dim)
@@ -415,13 +381,18 @@ def main(argv: list[str]) -> None:
     ema = CondUnet1D(**margs).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     diffusion = GaussianDiffusion(num_timesteps=cfg.num_timesteps).to(device)
-    anchors = moclip_model = moclip_record = None
-    if cfg.method == "luma":  # training-only modules: the checkpoint's U-Net samples exactly like the baseline's
+    anchors = moclip_model = moclip_record = atm = None
+    if cfg.method != "baseline":  # training-only modules: the checkpoint's U-Net samples exactly like the baseline's
         from moclip import file_hash, load_moclip
-        moclip_model = load_moclip(cfg.moclip, device)                  # frozen; its motion encoder is f_tem
+        moclip_model = load_moclip(cfg.moclip, device)                  # frozen: f_tem, ATM's alignment space
+        moclip_record = {"path": cfg.moclip, "sha": file_hash(cfg.moclip)}
+    if cfg.method in ("luma", "luma+atm"):
         anchors = build_anchors(cfg, margs, info, moclip_model.text_proj.out_features)
         anchors = anchors.to(device) if anchors is not None else None
-        moclip_record = {"path": cfg.moclip, "sha": file_hash(cfg.moclip)}
+    if cfg.method in ("atm", "luma+atm"):
+        atm, sbert = build_atm(cfg, info, device)
+        moclip_text = CaptionEmbeddings(moclip_model.encode_text)
+
     level = ANCHOR_LEVELS.index(cfg.anchor_level)
     params = list(model.parameters()) + (list(anchors.parameters()) if anchors is not None else [])
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -467,7 +438,8 @@ def main(argv: list[str]) -> None:
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                 "config": asdict(cfg), "model_args": margs, "step": step, "mean": torch.from_numpy(mean),
                 "std": torch.from_numpy(std), "text_encoder": cfg.text_encoder, "data_root": str(root),
-                "rng": states, "anchors": anchors.state_dict() if anchors is not None else None,
+                "x0_range": torch.from_numpy(x0_range), "rng": states,
+                "anchors": anchors.state_dict() if anchors is not None else None,
                 "moclip": moclip_record})
 
     # -------------------------------------------------------------------------------------- training loop
@@ -486,7 +458,8 @@ def main(argv: list[str]) -> None:
 
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
     t_log, n_sum = time.time(), 0
-    sums = torch.zeros(3, device=device)                                         # L_DDPM, L_fre, L_tem
+    sums = torch.zeros(5, device=device)                                 # L_DDPM, L_fre, L_tem, L_inter, L_intra
+    atm_stats = np.zeros(3)                                              # gate rate, excluded rate, no valid j
     while step < cfg.steps:
         sampler.set_epoch(epoch, skip=done * cfg.batch_size)
         for batch in loader:
@@ -503,17 +476,24 @@ def main(argv: list[str]) -> None:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, extras = diffusion.loss(model_fn, x0, mask)
-            terms = torch.stack([loss.detach(), loss.new_zeros(()), loss.new_zeros(())])
+            zero = loss.new_zeros(())
+            terms = [loss.detach(), zero, zero, zero, zero]
             total = loss
+            lengths = batch["length"].to(device, non_blocking=True)
             if anchors is not None:  # LUMA eq. 10: L_DDPM + zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
-                lengths = batch["length"].to(device, non_blocking=True)
                 target = None
                 if cfg.anchor_tem:
                     with torch.no_grad():
                         target = moclip_model.encode_motion(x0, lengths)         # f_tem(x0) (B, D_a), frozen
                 anchor_terms = anchor_net(feats.pop("h").float(), extras["t"], x0, lengths, target)
                 total = loss + anchors.total(anchor_terms, step)
-                terms = torch.stack([loss.detach(), anchor_terms["fre"].detach(), anchor_terms["tem"].detach()])
+                terms[1:3] = anchor_terms["fre"].detach(), anchor_terms["tem"].detach()
+            if atm is not None:  # ATM eq. 8: + lambda (L_inter + L_intra) on the x0 prediction, through frozen MoCLIP
+                out = atm(moclip_model, extras["x0_pred"].float(), x0, lengths,
+                          moclip_text.get(batch["caption"], device), caption_similarity(sbert.get(batch["caption"])))
+                total = total + out["loss"]
+                terms[3:5] = out["inter"].detach(), out["intra"].detach()
+                atm_stats += [out["gate_rate"], out["excluded_rate"], out["no_valid"]]
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -525,16 +505,21 @@ def main(argv: list[str]) -> None:
                         p_ema.lerp_(p, 1.0 - cfg.ema_decay)
                     for b_ema, b in zip(ema.buffers(), model.buffers()):
                         b_ema.copy_(b)
-            sums, n_sum = sums + terms, n_sum + 1
+            sums, n_sum = sums + torch.stack(terms), n_sum + 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 if master:
                     avg = (sums / n_sum).tolist()                                # the one synchronisation
                     dt = (time.time() - t_log) / n_sum
                     dal = "" if anchors is None else \
                         f" | L_fre {avg[1]:.4f} | L_tem {avg[2]:.4f} | zeta {anchors.weight(step):.3f}"
+                    if atm is not None:
+                        gate, excl, none = atm_stats / n_sum
+                        dal += (f" | L_inter {avg[3]:.4f} | L_intra {avg[4]:.4f} | gate {gate:.2f} excluded "
+                                f"{excl:.2f} no-j {none:.1f}")
                     print(f"step {step:>6}/{cfg.steps} | loss {avg[0]:.4f}{dal} | lr {lr:.2e} | "
                           f"{dt * 1000:.1f} ms/step | {cfg.batch_size * world / dt:.1f} samples/s", flush=True)
-                t_log, sums, n_sum = time.time(), torch.zeros(3, device=device), 0
+                t_log, sums, n_sum = time.time(), torch.zeros(5, device=device), 0
+                atm_stats[:] = 0
             if step % cfg.save_every == 0 or step == cfg.steps:
                 checkpoint()
             if step >= cfg.steps:

@@ -234,3 +234,20 @@ def test_loss_draws_t_and_noise_and_backpropagates(diffusion):
 def test_buffers_follow_module_and_samplers_listed(diffusion):
     assert SAMPLERS == ("dpm++2m", "sde-dpm++2m-karras", "ddpm")
     assert diffusion.state_dict() == {}  # the schedule is rebuilt from constructor args, never checkpointed
+
+
+@pytest.mark.parametrize("sampler,steps", [("sde-dpm++2m-karras", 50), ("ddpm", 200)])
+def test_x0_range_stops_a_runaway_predictor(diffusion, sampler, steps):
+    # A predictor that overshoots off the data (x0_hat = 1.4 x_t at low noise, what an under-trained U-Net did to
+    # the root velocity) drives a fine stochastic solver far out; clamping x0_hat to the data range keeps it inside.
+    def runaway(x_t, t):
+        abar = diffusion.alphas_cumprod[t][:, None, None]
+        return 1.4 * x_t / abar.sqrt()
+
+    shape, g = (4, 16, 3), lambda: torch.Generator().manual_seed(0)
+    free = diffusion.sample(runaway, shape, sampler=sampler, steps=steps, generator=g())
+    lo, hi = torch.tensor([-1.0, -2.0, 0.0]), torch.tensor([1.0, 2.0, 0.5])
+    clamped = diffusion.sample(runaway, shape, sampler=sampler, steps=steps, generator=g(),
+                               x0_range=torch.stack([lo, hi]))
+    assert free.abs().max() > 50                                  # the failure the clamp exists for
+    assert (clamped >= lo - 1e-6).all() and (clamped <= hi + 1e-6).all()

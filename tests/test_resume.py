@@ -73,25 +73,25 @@ def test_resume_rejects_a_file_that_is_not_a_checkpoint(work):
 
 
 def test_zero_batches_per_process_is_an_error():
-    import train
-    assert train.batches_per_epoch(38, 8, 1) == (4, True)
-    assert train.batches_per_epoch(38, 8, 2) == (2, True)
-    assert train.batches_per_epoch(5, 8, 1) == (1, False)   # a dataset smaller than a batch: one partial batch
+    import data
+    assert data.batches_per_epoch(38, 8, 1) == (4, True)
+    assert data.batches_per_epoch(38, 8, 2) == (2, True)
+    assert data.batches_per_epoch(5, 8, 1) == (1, False)   # a dataset smaller than a batch: one partial batch
     with pytest.raises(SystemExit, match="38 training items over 2 processes give 19 per process, fewer than "
                                          "--batch_size=32: every process would get 0 batches"):
-        train.batches_per_epoch(38, 32, 2)
+        data.batches_per_epoch(38, 32, 2)
 
 
 def test_epoch_sampler_order_shards_and_skip():
-    import train
-    shards = [list(train.EpochSampler(10, rank, 3, seed=0)) for rank in range(3)]
+    import data
+    shards = [list(data.EpochSampler(10, rank, 3, seed=0)) for rank in range(3)]
     assert all(len(s) == 4 for s in shards)                                    # ceil(10 / 3), padded by wrapping
     assert {i for s in shards for _, i in s} == set(range(10))
-    again = train.EpochSampler(10, 1, 3, seed=0)
+    again = data.EpochSampler(10, 1, 3, seed=0)
     assert list(again) == shards[1]                                            # a function of (seed, epoch, rank)
     again.set_epoch(1)
     assert [k for k in again] != shards[1] and all(e == 1 for e, _ in again)
     again.set_epoch(0, skip=3)
     assert list(again) == shards[1][3:] and len(again) == 1
-    order = [i for _, i in train.EpochSampler(1000, 0, 1, seed=0)]
+    order = [i for _, i in data.EpochSampler(1000, 0, 1, seed=0)]
     assert order != sorted(order) and sorted(order) == list(range(1000))      # shuffled
