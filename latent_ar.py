@@ -28,6 +28,9 @@ Choices that differ from the official code (deliberate, stated):
     python latent_ar.py --stage=ae --ae_steps=200        # only the autoencoder (motion_ae.py)
     python latent_ar.py --stage=gen --text_cond=single   # only the generator, on the existing ae.pt
     python latent_ar.py --stage=bench                    # sampling time vs the 10-step U-Net sampler
+    python latent_ar.py --resume                         # continue the stage that stopped (exactly)
+    torchrun --nproc_per_node=2 latent_ar.py             # both stages data-parallel (gloo on the CPU, NCCL on GPUs)
+    python train.py --method=latent_ar [...]             # the same: train.py hands every other option to main()
 Test: python -m pytest tests/test_latent_ar.py -q
 """
 import json
@@ -40,12 +43,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
 from data import DATASETS, load_stats
-from motion_ae import (AEConfig, LabelledMotions, MotionAE, parse_options, pick_device, save_atomic,
-                       train_autoencoder, warmup_cosine)
+from motion_ae import AEConfig, LabelledMotions, MotionAE, train_autoencoder
+from stages import (average_gradients, build_text_cache, gather_rng_states, parse_options, pick_device,
+                    resume_or_seed, save_atomic, setup_distributed, shard_batch, stage_checkpoint, warmup_cosine)
 
 NULL_PROMPT = "This is a null prompt with no semantic meaning."  # MoLingo's dropped caption (SPEC 9.4)
 
@@ -257,12 +262,12 @@ class LatentARConfig(AEConfig):
     flow_batch_mul: int = 4           # flow samples (t, noise) per masked token
     # generator optimisation (official: AdamW betas 0.9/0.95, wd 0.02, 5e-5 x batch / 256, clip 3.0, EMA 0.9999)
     gen_steps: int = 900              # optimiser steps
-    gen_batch_size: int = 32          # per step
+    gen_batch_size: int = 32          # per process
     gen_lr: float = 1e-3              # peak learning rate (linear warm-up, then cosine to 0)
     gen_warmup: int = 100             # warm-up steps (official: 100 epochs)
     gen_weight_decay: float = 0.02    # AdamW, matrices only (official add_weight_decay)
     gen_grad_clip: float = 3.0        # global gradient-norm clip
-    ema_decay: float = 0.995          # per step
+    ema_decay: float = 0.995          # EMA of the generator's weights, updated every step (sampled by default)
     # sampling defaults stored in the checkpoint
     decode_iters: int = 16            # K masked-decoding iterations (official 49 // 3 = 16)
     flow_steps: int = 32              # Euler steps of the per-token flow (official 32)
@@ -276,8 +281,13 @@ PRESETS = {
                   text_encoder="openai/clip-vit-base-patch32",
                   d_model=1024, num_layers=16, num_heads=16, text_layers=6, flow_width=1280, flow_depth=8,
                   gen_lr=5e-5 * 64 / 256, gen_warmup=5000, gen_steps=300_000, gen_batch_size=64, ema_decay=0.9999,
-                  guidance=5.5, log_every=100, save_every=5000),
+                  guidance=5.5, log_every=100, save_every=5000, precision="bf16"),     # official: AMP autocast
 }
+DATASET_PRESETS = {"humanml3d": "paper", "kit": "paper"}                        # real datasets: paper sizes
+HINTS = {k: f"latent_ar trains two stages: --ae_{k} and --gen_{k}" for k in ("steps", "batch_size", "lr", "warmup")}
+# Settings that define a trained generator: a checkpoint made with others is neither reused nor continued.
+GEN_KEYS = ("text_encoder", "text_max_length", "d_model", "num_layers", "num_heads", "mlp_ratio", "text_layers",
+            "text_cond", "dropout", "flow_width", "flow_depth", "cond_drop_prob", "flow_batch_mul")
 
 
 def gen_model_args(cfg: LatentARConfig, text_dim: int) -> dict:
@@ -294,13 +304,15 @@ def gen_model_args(cfg: LatentARConfig, text_dim: int) -> dict:
 class LatentARGenerator:
     """A latent_ar checkpoint behind sample.Generator's interface: captions and lengths in, normalised features out.
 
-    Attributes: dataset, data_root, info, mean, std (np.float32 (D,), the SAE's normalisation), config, device."""
+    Attributes: dataset, data_root, info, mean, std (np.float32 (D,), the SAE's normalisation), config, device,
+    precision ("fp32" | "bf16": autocast of the transformer and flow head; default the run's on CUDA, else fp32)."""
 
     def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
         from text_encoder import TextEncoder
         if ckpt.get("kind") != "latent_ar":
             raise KeyError(f"not a latent_ar checkpoint (kind {ckpt.get('kind')!r})")
         self.config, self.device = ckpt["config"], torch.device(device)
+        self.precision = self.config.get("precision", "fp32") if self.device.type == "cuda" else "fp32"
         self.dataset, self.data_root = self.config["dataset"], ckpt["data_root"]
         self.info = DATASETS[self.dataset]
         self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
@@ -311,7 +323,13 @@ class LatentARGenerator:
         self.latent_mean, self.latent_std = (ckpt[k].to(self.device) for k in ("latent_mean", "latent_std"))
         self.text_encoder = TextEncoder(ckpt["text_encoder"] or None, max_length=self.config["text_max_length"])
         self.text_encoder.to(self.device)
-        self.null = self.text_encoder([NULL_PROMPT])[:2]
+        self.null = self.text_states([NULL_PROMPT])
+
+    def text_states(self, captions: list[str]):
+        """Token states (B, L, C) as the training cache held them (float16-rounded, padding zeroed), mask (B, L)."""
+        from text_encoder import as_cached
+        tokens, mask, _ = self.text_encoder(captions)
+        return as_cached(tokens, mask), mask
 
     @torch.no_grad()
     def generate(self, captions: list[str], lengths: list[int], guidance: float | None = None,
@@ -330,12 +348,13 @@ class LatentARGenerator:
             raise ValueError(f"generate: a latent_ar model samples with 'flow' (per-token Euler), got {sampler!r}")
         cfg = self.config
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
-        text, text_mask = (t.to(self.device) for t in self.text_encoder(list(captions))[:2])
+        text, text_mask = self.text_states(list(captions))
         stride = self.ae.stride
         num_tokens = torch.tensor([-(-n // stride) for n in lengths], device=self.device)
-        z = sample_latents(self.model, text, text_mask, *(t.to(self.device) for t in self.null), num_tokens,
-                           cfg["decode_iters"], steps or cfg["flow_steps"],
-                           cfg["guidance"] if guidance is None else guidance, cfg["cfg_schedule"], generator)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            z = sample_latents(self.model, text, text_mask, *(t.to(self.device) for t in self.null), num_tokens,
+                               cfg["decode_iters"], steps or cfg["flow_steps"],
+                               cfg["guidance"] if guidance is None else guidance, cfg["cfg_schedule"], generator)
         x = self.ae.decode(z * self.latent_std + self.latent_mean, max(lengths)).float().cpu()  # (B, T, D)
         valid = torch.arange(x.shape[1])[None] < torch.as_tensor(lengths)[:, None]  # (B, T)
         return x * valid[..., None]
@@ -364,22 +383,27 @@ def encode_split(ae: MotionAE, dataset: LabelledMotions, device, batch_size: int
     return torch.cat(zs), torch.cat(valid)
 
 
-def train_generator(cfg: LatentARConfig) -> Path:
-    """Stage 2: encode the train split with the frozen SAE, train the masked transformer + flow head, write
-    <out_dir>/ckpt.pt (kind "latent_ar": model, ema, optimizer, config, model_args, ae, ae_args, latent_mean,
-    latent_std, mean, std, text_encoder, data_root, step, rng). Returns its path; a finished one is reused."""
-    from text_encoder import TextEncoder, TextFeatureCache
-    out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")
+def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, world: int = 1) -> Path:
+    """Stage 2: encode the train split with the frozen SAE, train the masked transformer + flow head (every process of
+    a torchrun its shard), write <out_dir>/ckpt.pt (kind "latent_ar": model, ema, optimizer, config, model_args, ae,
+    ae_args, latent_mean, latent_std, mean, std, text_encoder, data_root, step, rng (one entry per process)).
+    Returns its path. A finished ckpt.pt is reused, an unfinished one continued exactly with --resume (started over
+    without); one trained with other GEN_KEYS or on another autoencoder than ae.pt is an error."""
+    out_dir, master = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar"), rank == 0
     path, ae_path = out_dir / "ckpt.pt", Path(cfg.ae_ckpt) if cfg.ae_ckpt else out_dir / "ae.pt"
     if not ae_path.exists():
         sys.exit(f"latent_ar.py: {ae_path} not found; train the autoencoder first (--stage=ae or --stage=all)")
-    old = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
-    if old is not None and old["step"] >= cfg.gen_steps and not cfg.resume:
-        print(f"stage gen: reusing {path} (step {old['step']})")
-        return path
-    device = pick_device(cfg.device)
-    random.seed(cfg.seed), np.random.seed(cfg.seed), torch.manual_seed(cfg.seed)
     ae_ckpt = torch.load(ae_path, map_location="cpu", weights_only=True)
+    if not isinstance(ae_ckpt, dict) or ae_ckpt.get("kind") != "motion_ae":
+        sys.exit(f"latent_ar.py: {ae_path} is not an autoencoder checkpoint (ae.pt of --stage=ae)")
+
+    def other_ae(old: dict) -> str:   # the generator's latents are this SAE's: one trained on another is stale
+        a, b = old["ae"], ae_ckpt["model"]
+        same = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        return "" if same else f"on another autoencoder than {ae_path}"
+    old = stage_checkpoint(path, "latent_ar", cfg, GEN_KEYS, cfg.gen_steps, master, other_ae)
+    if old == "finished":
+        return path
     ae = MotionAE(**ae_ckpt["model_args"]).to(device).eval().requires_grad_(False)
     ae.load_state_dict(ae_ckpt["model"])
     info = DATASETS[cfg.dataset]
@@ -393,66 +417,65 @@ def train_generator(cfg: LatentARConfig) -> Path:
     latent_std = latents[valid].std(0).clamp(min=1e-6)
     latents = (latents - latent_mean) / latent_std * valid[..., None]
     captions = [[c["caption"] for c in item["captions"]] for item in train_set.items]
+    cache = build_text_cache(cfg.text_encoder, cfg.text_max_length, cfg.cache_dir,
+                             [c for cs in captions for c in cs] + [NULL_PROMPT], device, master)
 
-    encoder = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length)
-    cache_path = TextFeatureCache.default_path(cfg.cache_dir, encoder)
-    cache = TextFeatureCache.load(cache_path, encoder) if cache_path.exists() else TextFeatureCache(encoder)
-    if cache.add([c for cs in captions for c in cs] + [NULL_PROMPT]):
-        cache.save(cache_path)
-
-    margs = dict(gen_model_args(cfg, encoder.dim), latent_dim=ae.latent_dim)
+    torch.manual_seed(cfg.seed)                                                       # the same weights everywhere
+    margs = dict(gen_model_args(cfg, cache.dim), latent_dim=ae.latent_dim)
     model = MaskedLatentTransformer(**margs).to(device)
     ema = MaskedLatentTransformer(**margs).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
-    decay = [p for p in model.parameters() if p.ndim >= 2]                            # official add_weight_decay
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    params = list(model.parameters())
+    decay = [p for p in params if p.ndim >= 2]                                        # official add_weight_decay
+    no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.gen_weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.gen_lr, betas=(0.9, 0.95))
-    step = 0
-    if cfg.resume and old is not None:
-        if old["model_args"] != margs:
-            sys.exit(f"latent_ar.py: {path} was trained with {old['model_args']}, config gives {margs}")
-        model.load_state_dict(old["model"]), ema.load_state_dict(old["ema"]), opt.load_state_dict(old["optimizer"])
-        step = old["step"]
-        torch.set_rng_state(old["rng"])
+    step = resume_or_seed(old, {"model": model, "ema": ema, "optimizer": opt}, cfg.seed, rank, world, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    if master and old is not None:
         print(f"stage gen: resumed {path} at step {step}")
-    print(f"stage gen: {len(latents)} training motions, {latents.shape[1]} tokens x {latents.shape[2]}; text "
-          f"{encoder.name} (C={encoder.dim}), conditioning {cfg.text_cond}; generator "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    if master:
+        print(f"stage gen: {len(latents)} training motions, {latents.shape[1]} tokens x {latents.shape[2]}; text {cache.name} "
+              f"(C={cache.dim}, {len(cache)} captions cached), conditioning {cfg.text_cond}; generator "
+              f"{sum(p.numel() for p in params) / 1e6:.2f}M parameters; device {device}, {cfg.precision}, {world} "
+              f"process(es), batch {cfg.gen_batch_size} each")
 
     def checkpoint():
-        save_atomic(path, {"kind": "latent_ar", "model": model.state_dict(), "ema": ema.state_dict(),
-                           "optimizer": opt.state_dict(), "config": asdict(cfg), "model_args": margs,
-                           "ae": ae.state_dict(), "ae_args": ae_ckpt["model_args"], "latent_mean": latent_mean,
-                           "latent_std": latent_std, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
-                           "text_encoder": cfg.text_encoder, "data_root": str(root), "step": step,
-                           "rng": torch.get_rng_state(), "ae_test_metrics": ae_ckpt.get("test_metrics", {})})
+        states = gather_rng_states(device, world)                                     # a collective: every rank
+        if master:
+            save_atomic(path, {"kind": "latent_ar", "model": model.state_dict(), "ema": ema.state_dict(),
+                               "optimizer": opt.state_dict(), "config": asdict(cfg), "model_args": margs,
+                               "ae": ae.state_dict(), "ae_args": ae_ckpt["model_args"], "latent_mean": latent_mean,
+                               "latent_std": latent_std, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
+                               "text_encoder": cfg.text_encoder, "data_root": str(root), "step": step, "rng": states,
+                               "ae_test_metrics": ae_ckpt.get("test_metrics", {})})
 
-    t0, loss_sum, n, order = time.time(), 0.0, 0, torch.randperm(len(latents))
+    t0, loss_sum, n = time.time(), 0.0, 0
     while step < cfg.gen_steps:
-        if len(order) < cfg.gen_batch_size:
-            order = torch.randperm(len(latents))
-        idx, order = order[:cfg.gen_batch_size], order[cfg.gen_batch_size:]
+        _, idx = shard_batch(step, len(latents), cfg.gen_batch_size, rank, world, cfg.seed)
         z, v = latents[idx].to(device), valid[idx].to(device)                        # (B, N, z), (B, N)
         caps = [NULL_PROMPT if random.random() < cfg.cond_drop_prob else random.choice(captions[i]) for i in idx]
-        text, text_mask = (t.to(device) for t in cache.get(caps))                    # (B, L, C), (B, L)
+        text, text_mask = cache.get(caps, device)                                    # (B, L, C), (B, L)
         lr = cfg.gen_lr * warmup_cosine(step, cfg.gen_warmup, cfg.gen_steps)
         for group in opt.param_groups:
             group["lr"] = lr
         model.train()
-        loss = training_loss(model, z, v, text, text_mask, cfg.flow_batch_mul)
+        with autocast:
+            loss = training_loss(model, z, v, text, text_mask, cfg.flow_batch_mul)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gen_grad_clip)
+        average_gradients(params, world)
+        torch.nn.utils.clip_grad_norm_(params, cfg.gen_grad_clip)
         opt.step()
-        step, n, loss_sum = step + 1, n + 1, loss_sum + float(loss)
+        step, n, loss_sum = step + 1, n + 1, loss_sum + loss.item()
         with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), model.parameters()):
+            for p_ema, p in zip(ema.parameters(), params):
                 p_ema.lerp_(p, 1.0 - cfg.ema_decay)
-        if step % cfg.log_every == 0 or step == cfg.gen_steps:
+        if master and (step % cfg.log_every == 0 or step == cfg.gen_steps):
             dt = (time.time() - t0) / n
             print(f"gen step {step:>6}/{cfg.gen_steps} | loss {loss_sum / n:.4f} | lr {lr:.2e} | "
-                  f"{dt * 1000:.0f} ms/step | {cfg.gen_batch_size / dt:.1f} samples/s", flush=True)
+                  f"{dt * 1000:.0f} ms/step | {cfg.gen_batch_size * world / dt:.1f} samples/s", flush=True)
+        if step % cfg.log_every == 0:
             t0, loss_sum, n = time.time(), 0.0, 0
         if step % cfg.save_every == 0 or step == cfg.gen_steps:
             checkpoint()
@@ -490,25 +513,33 @@ def benchmark(cfg: LatentARConfig, batch: int = 32, repeats: int = 2) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    if not any(a.startswith("--preset") for a in argv) and any(a.startswith("--dataset=") and a != "--dataset="
-                                                               "synthetic" for a in argv):
-        argv = ["--preset=paper", *argv]                                             # real datasets: paper sizes
-    cfg = parse_options(LatentARConfig, argv, PRESETS, "latent_ar.py")
-    if cfg.dataset not in DATASETS or cfg.stage not in ("all", "ae", "gen", "bench"):
-        sys.exit(f"latent_ar.py: --dataset must be one of {list(DATASETS)} and --stage one of all, ae, gen, bench; "
-                 f"got {cfg.dataset!r}, {cfg.stage!r}")
-    if cfg.text_cond not in ("cross", "single") or cfg.cfg_schedule not in ("constant", "linear"):
-        sys.exit(f"latent_ar.py: --text_cond must be cross|single and --cfg_schedule constant|linear, got "
-                 f"{cfg.text_cond!r}, {cfg.cfg_schedule!r}")
+    """`python latent_ar.py [--key=value ...]` and `python train.py --method=latent_ar [...]`: the stages of --stage,
+    on the preset of --preset (default: cpu; paper for humanml3d and kit), data-parallel under torchrun."""
+    cfg = parse_options(LatentARConfig, argv, PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+    choices = dict(dataset=list(DATASETS), stage=["all", "ae", "gen", "bench"], text_cond=["cross", "single"],
+                   cfg_schedule=["constant", "linear"], precision=["fp32", "bf16"])
+    for key, valid in choices.items():
+        if getattr(cfg, key) not in valid:
+            sys.exit(f"latent_ar.py: --{key} must be one of {valid}, got {getattr(cfg, key)!r}")
+    device, rank, world = setup_distributed(cfg.device)
+    info = DATASETS[cfg.dataset]
     out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"config_{cfg.stage}.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"config_{cfg.stage}.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if cfg.dataset == "synthetic" and cfg.stage != "bench":
+            from synthetic import ensure_dataset                                      # only the embedded dataset
+            ensure_dataset(Path(cfg.data_root or info.default_root), num_motions=cfg.num_motions, seed=cfg.data_seed)
+    if world > 1:
+        dist.barrier()
     if cfg.stage == "ae" or cfg.stage == "all" and not cfg.ae_ckpt:
-        train_autoencoder(cfg)
+        train_autoencoder(cfg, device, rank, world)
     if cfg.stage in ("all", "gen"):
-        train_generator(cfg)
-    if cfg.stage == "bench":
+        train_generator(cfg, device, rank, world)
+    if cfg.stage == "bench" and rank == 0:
         benchmark(cfg)
+    if world > 1:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -27,13 +27,12 @@ Choices that differ from the official code (deliberate, stated):
     default; official: per-frame T5-large states, 1024-d).
 
     python latent_ar.py --stage=ae                      # trains this model (written-out loop below)
+    torchrun --nproc_per_node=2 latent_ar.py --stage=ae # data parallel (gloo on the CPU, NCCL on GPUs)
 Test: python -m pytest tests/test_motion_ae.py -q
+The run plumbing shared with stage 2 (options, torchrun, random states, stage checkpoints) is stages.py.
 """
-import dataclasses
+import contextlib
 import json
-import math
-import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,11 +40,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from data import DATASETS, load_split, load_stats
 from motion import recover_from_ric
+from stages import (average_gradients, gather_rng_states, resume_or_seed, save_atomic, shard_batch, stage_checkpoint,
+                    warmup_cosine)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Causal convolutions (causal_cnn.py, causal_resnet.py)
@@ -165,17 +167,19 @@ def _masked_mean(sq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def ae_losses(model: MotionAE, x, length, mean, std, joints_num: int, frame_emb=None, labelled=None,
-              weights: dict | None = None) -> dict:
+              weights: dict | None = None, autocast=contextlib.nullcontext()) -> dict:
     """Every SAE loss term for one batch (SPEC 9.2).
 
     x (B, T, D) normalised features zero-padded past `length` (B,) long; mean, std (D,) float tensors that undo the
     normalisation (metres after recover_from_ric); frame_emb (B, T, C) / labelled (B, T) bool, the frame-label
     embeddings (None: no alignment term). weights: feats, joints, vel, kl, align (defaults: the official values).
+    autocast: context for the network's forward only (bf16); the losses are computed in float32.
     Returns {"loss", "feats", "joints", "vel", "kl", "align"} scalar tensors (align 0 without labels)."""
     w = {"feats": 1.0, "joints": 1.0, "vel": 10.0, "kl": 1e-5, "align": 1e-3, **(weights or {})}
     B, T, _ = x.shape
     frames = torch.arange(T, device=x.device)[None] < length[:, None]                 # (B, T)
-    x_hat, z, mu, logvar = model(x)
+    with autocast:
+        x_hat, z, mu, logvar = (t.float() for t in model(x))
     out = {"feats": _masked_mean((x_hat - x) ** 2, frames)}
     j_hat, j = recover_from_ric(x_hat * std + mean, joints_num), recover_from_ric(x * std + mean, joints_num)
     out["joints"] = _masked_mean((j_hat - j) ** 2, frames)                           # (B, T, J, 3) in metres
@@ -223,7 +227,8 @@ def frame_label_table(root, items: list[dict]) -> tuple[list[tuple[str, ...]], l
 
 @torch.no_grad()
 def embed_label_rows(rows: list[tuple[str, ...]], encoder, batch_size: int = 256) -> torch.Tensor:
-    """rows of texts -> (R, C) float32: each row the mean of the encoder's pooled vectors of its texts."""
+    """rows of texts -> (R, C) float32 on the CPU: each row the mean of the encoder's pooled vectors of its texts
+    (run on the encoder's device)."""
     texts = sorted({t for r in rows for t in r})
     pooled = {}
     for s in range(0, len(texts), batch_size):
@@ -236,23 +241,29 @@ def embed_label_rows(rows: list[tuple[str, ...]], encoder, batch_size: int = 256
 class LabelledMotions(Dataset):
     """Normalised motions of one split with frame-label indices, for the SAE.
 
-    item i -> {"motion": float32 (max_motion_length, D) zero-padded, "length": int, "labels": int64
+    item i or (epoch, i) -> {"motion": float32 (max_motion_length, D) zero-padded, "length": int, "labels": int64
     (max_motion_length,) row index or -1}. Crop: a uniform max_motion_length window when longer (StableMoFusion),
-    the labels cropped with it; crop=False keeps the first window (evaluation)."""
+    the labels cropped with it; crop=False keeps the first window (evaluation). The key (epoch, i) draws the crop
+    from default_rng([seed, epoch, i]), a pure function of the key, so a resumed run repeats it exactly; an int
+    key draws from the dataset's running generator."""
 
     def __init__(self, root, split, info, mean, std, max_motion_length=196, crop=True, seed=0):
         self.items = load_split(root, split, info, seed=seed)
         self.rows, self.labels = frame_label_table(root, self.items)
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-        self.max_len, self.crop, self.rng = max_motion_length, crop, np.random.default_rng(seed)
+        self.max_len, self.crop, self.seed, self.rng = max_motion_length, crop, seed, np.random.default_rng(seed)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, idx):
+        rng = self.rng
+        if isinstance(idx, tuple):
+            epoch, idx = idx
+            rng = np.random.default_rng([self.seed, int(epoch), int(idx)])
         item, labels = self.items[idx], self.labels[idx]
         n = min(item["length"], self.max_len)
-        start = int(self.rng.integers(0, item["length"] - n + 1)) if self.crop else 0
+        start = int(rng.integers(0, item["length"] - n + 1)) if self.crop else 0
         motion = np.zeros((self.max_len, len(self.mean)), np.float32)               # (T, D)
         motion[:n] = (item["motion"][start:start + n] - self.mean) / self.std
         lab = np.full(self.max_len, -1, np.int64)
@@ -311,80 +322,21 @@ class AEConfig:
     w_kl: float = 1e-5                # KL to N(0, I)
     align_weight: float = 1e-3        # 1 - cos(z_i, W e_i); 0 trains the unaligned SAE
     label_encoder: str = ""           # frame-label text encoder; '' -> packaged all-MiniLM-L6-v2 (pooled vector)
-    # optimisation (official: AdamW 5e-5, batch 32, 1000 warm-up iterations then cosine, clip 1.0)
-    ae_steps: int = 800               # optimiser steps (CPU preset: both stages ~15 min on 2 idle cores, estimated)
-    ae_batch_size: int = 32
+    # optimisation (official: AdamW 5e-5, batch 32, 1000 warm-up iterations then cosine, clip 1.0; no EMA: the
+    # official trainer keeps none, it selects a checkpoint by validation MPJPE/FID instead)
+    ae_steps: int = 800               # optimiser steps (CPU preset: both stages projected ~12.5 min on 2 idle cores)
+    ae_batch_size: int = 32           # per process
     ae_lr: float = 1e-3               # peak learning rate
     ae_warmup: int = 100              # linear warm-up steps, then cosine to 0
     ae_grad_clip: float = 1.0
     # run
-    out_dir: str = ""                 # '' -> out/<dataset>_latent_ar
-    device: str = "auto"              # auto -> cuda, then mps, then cpu
-    seed: int = 0                     # seeds python, numpy and torch
+    out_dir: str = ""                 # '' -> out/<dataset>_latent_ar (ae.pt, ckpt.pt, config_<stage>.json)
+    device: str = "auto"              # auto -> cuda, then mps, then cpu (torchrun: cuda:LOCAL_RANK, else cpu)
+    seed: int = 0                     # seeds python, numpy and torch (process r: seed + r)
+    precision: str = "fp32"           # fp32 | bf16 (autocast of the networks; losses, AdamW and EMA stay fp32)
     log_every: int = 100              # steps between log lines
     save_every: int = 500             # steps between checkpoints
-    resume: bool = False              # continue a stage's checkpoint if it exists
-
-
-def parse_options(cls, argv: list[str], presets: dict, script: str):
-    """`--key=value` / `--flag` overrides on top of `presets[--preset]` (default the first preset) for dataclass cls.
-    Raises SystemExit naming the key for unknown keys, unknown presets and values that do not parse."""
-    fields, overrides = {f.name: f for f in dataclasses.fields(cls)}, {}
-    preset = next(iter(presets))
-    for arg in argv:
-        key, eq, value = arg.removeprefix("--").partition("=")
-        if not arg.startswith("--"):
-            sys.exit(f"{script}: unexpected argument {arg!r}; use --key=value")
-        if key == "preset":
-            if value not in presets:
-                sys.exit(f"{script}: --preset must be one of {list(presets)}, got {value!r}")
-            preset = value
-        elif key not in fields:
-            sys.exit(f"{script}: unknown option --{key}; valid: preset, {', '.join(fields)}")
-        else:
-            overrides[key] = value if eq else "true"
-    cfg = cls(**presets[preset])
-    for key, value in overrides.items():
-        default = getattr(cfg, key)
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                value = value.lower() in ("true", "1")
-            else:
-                value = type(default)(value)
-        except ValueError:
-            sys.exit(f"{script}: --{key}={value!r} is not a valid {type(default).__name__}")
-        setattr(cfg, key, value)
-    return cfg
-
-
-def pick_device(name: str) -> torch.device:
-    """"auto" -> cuda, then mps, then cpu; anything else as torch.device(name)."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-
-
-def save_atomic(path: Path, state: dict) -> None:
-    """torch.save to a temp file, then rename: a killed save leaves the previous file intact."""
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def warmup_cosine(step: int, warmup: int, total: int) -> float:
-    """lr multiplier: linear 0 -> 1 over `warmup` steps, then half a cosine to 0 at `total` (diffusers' cosine)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
-# Settings that define a trained SAE: a checkpoint made with others is not reused.
-AE_KEYS = ("dataset", "feat_bias", "ae_width", "ae_depth", "ae_growth", "down_t", "latent_dim", "w_joints", "w_vel",
-           "w_kl", "align_weight", "label_encoder")
+    resume: bool = False              # continue an unfinished stage checkpoint exactly (finished ones are reused)
 
 
 def ae_model_args(cfg: AEConfig, input_dim: int, label_dim: int) -> dict:
@@ -393,83 +345,90 @@ def ae_model_args(cfg: AEConfig, input_dim: int, label_dim: int) -> dict:
                 down_t=cfg.down_t, latent_dim=cfg.latent_dim, label_dim=label_dim if cfg.align_weight > 0 else 0)
 
 
-def train_autoencoder(cfg: AEConfig) -> Path:
-    """Stage 1: train the SAE on the train split, report reconstruction on the test split, write
-    <out_dir>/ae.pt = {kind "motion_ae", model, optimizer, config, model_args, step, mean, std, data_root, rng,
-    test_metrics}. Returns its path; an existing finished ae.pt is reused (delete it to retrain)."""
+# Settings that define a trained SAE: a checkpoint made with others is neither reused nor continued.
+AE_KEYS = ("dataset", "feat_bias", "ae_width", "ae_depth", "ae_growth", "down_t", "latent_dim", "w_joints", "w_vel",
+           "w_kl", "align_weight", "label_encoder")
+
+
+def train_autoencoder(cfg: AEConfig, device: torch.device, rank: int = 0, world: int = 1) -> Path:
+    """Stage 1: train the SAE on the train split (every process of a torchrun its shard), report reconstruction on
+    the test split, write <out_dir>/ae.pt = {kind "motion_ae", model, optimizer, config, model_args, step, mean, std,
+    data_root, rng (one entry per process), test_metrics}. Returns its path. A finished ae.pt (step >= ae_steps) is
+    reused; an unfinished one is continued with --resume (exactly: weights, AdamW, step, random states, data order)
+    and started over without it; one trained with other AE_KEYS is an error."""
     from text_encoder import TextEncoder
-    info = DATASETS[cfg.dataset]
+    info, master = DATASETS[cfg.dataset], rank == 0
     root, out_dir = Path(cfg.data_root or info.default_root), Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "ae.pt"
-    if path.exists():
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        old = {k: ckpt["config"].get(k) for k in AE_KEYS if ckpt["config"].get(k) != getattr(cfg, k)}
-        if old:
-            sys.exit(f"motion_ae.py: {path} was trained with other settings {old}; pass another --out_dir or "
-                     f"delete it")
-        if ckpt["step"] >= cfg.ae_steps:
-            print(f"stage ae: reusing {path} (step {ckpt['step']})")
-            return path
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    if cfg.dataset == "synthetic":
-        from synthetic import ensure_dataset
-        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)
+    ckpt = stage_checkpoint(path, "motion_ae", cfg, AE_KEYS, cfg.ae_steps, master)
+    if ckpt == "finished":
+        return path
+    torch.manual_seed(cfg.seed)                                                      # the same weights everywhere
     mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
     train_set = LabelledMotions(root, "train", info, mean, std, cfg.max_motion_length, seed=cfg.seed)
-    encoder = TextEncoder(cfg.label_encoder or None)
+    encoder = TextEncoder(cfg.label_encoder or None).to(device)
     table = embed_label_rows(train_set.rows, encoder).to(device)                     # (R, C)
     margs = ae_model_args(cfg, info.feat_dim, encoder.dim)
+    del encoder
     model = MotionAE(**margs).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.ae_lr, betas=(0.9, 0.999), weight_decay=0.0)
-    step = 0
-    if cfg.resume and path.exists():
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step = ckpt["step"]
+    params = list(model.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.ae_lr, betas=(0.9, 0.999), weight_decay=0.0)
+    step = resume_or_seed(ckpt, {"model": model, "optimizer": opt}, cfg.seed, rank, world, device)
+    if master and ckpt is not None:
         print(f"stage ae: resumed {path} at step {step}")
     mean_t, std_t = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
     weights = dict(joints=cfg.w_joints, vel=cfg.w_vel, kl=cfg.w_kl, align=cfg.align_weight)
-    loader = DataLoader(train_set, batch_size=cfg.ae_batch_size, shuffle=True, drop_last=True)
-    print(f"stage ae: {len(train_set)} training motions, {len(train_set.rows)} frame-label rows "
-          f"({encoder.name}, C={encoder.dim}); SAE {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    if master:
+        print(f"stage ae: {len(train_set)} training motions, {len(train_set.rows)} frame-label rows (C="
+              f"{table.shape[1]}); SAE {sum(p.numel() for p in params) / 1e6:.2f}M parameters; device {device}, "
+              f"{cfg.precision}, {world} process(es), batch {cfg.ae_batch_size} each")
 
     def checkpoint(metrics=None):
-        save_atomic(path, {"kind": "motion_ae", "model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "config": asdict(cfg), "model_args": margs, "step": step, "mean": torch.from_numpy(mean),
-                           "std": torch.from_numpy(std), "data_root": str(root), "rng": torch.get_rng_state(),
-                           "test_metrics": metrics or {}})
+        states = gather_rng_states(device, world)                                    # a collective: every rank
+        if master:
+            save_atomic(path, {"kind": "motion_ae", "model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "config": asdict(cfg), "model_args": margs, "step": step, "data_root": str(root),
+                               "mean": torch.from_numpy(mean), "std": torch.from_numpy(std), "rng": states,
+                               "test_metrics": metrics or {}})
 
     t0, sums, n = time.time(), {}, 0
     while step < cfg.ae_steps:
-        for batch in loader:
-            model.train()
-            lr = cfg.ae_lr * warmup_cosine(step, cfg.ae_warmup, cfg.ae_steps)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            x, length, labels = batch["motion"].to(device), batch["length"].to(device), batch["labels"].to(device)
-            losses = ae_losses(model, x, length, mean_t, std_t, info.joints_num, table[labels.clamp(min=0)],
-                               labels >= 0, weights)
-            opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.ae_grad_clip)
-            opt.step()
-            step, n = step + 1, n + 1
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v.item()
-            if step % cfg.log_every == 0 or step == cfg.ae_steps:
-                dt = (time.time() - t0) / n
-                terms = " | ".join(f"{k} {v / n:.4g}" for k, v in sums.items())
-                print(f"ae step {step:>6}/{cfg.ae_steps} | {terms} | lr {lr:.2e} | {dt * 1000:.0f} ms/step | "
-                      f"{cfg.ae_batch_size / dt:.1f} samples/s", flush=True)
-                t0, sums, n = time.time(), {}, 0
-            if step % cfg.save_every == 0:
-                checkpoint()
-            if step >= cfg.ae_steps:
-                break
-    test_set = LabelledMotions(root, "test", info, mean, std, info.max_len, crop=False, seed=cfg.seed)
-    metrics = reconstruction_metrics(model, test_set, info.joints_num, device=device)
-    print("stage ae: test reconstruction " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        epoch, idx = shard_batch(step, len(train_set), cfg.ae_batch_size, rank, world, cfg.seed)
+        batch = [train_set[(epoch, i)] for i in idx]
+        x = torch.stack([b["motion"] for b in batch]).to(device)                    # (B, T, D)
+        length = torch.tensor([b["length"] for b in batch], device=device)          # (B,)
+        labels = torch.stack([b["labels"] for b in batch]).to(device)               # (B, T) row index or -1
+        model.train()
+        lr = cfg.ae_lr * warmup_cosine(step, cfg.ae_warmup, cfg.ae_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        losses = ae_losses(model, x, length, mean_t, std_t, info.joints_num, table[labels.clamp(min=0)], labels >= 0,
+                           weights, autocast)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        average_gradients(params, world)
+        torch.nn.utils.clip_grad_norm_(params, cfg.ae_grad_clip)
+        opt.step()
+        step, n = step + 1, n + 1
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v.item()
+        if master and (step % cfg.log_every == 0 or step == cfg.ae_steps):
+            dt = (time.time() - t0) / n
+            terms = " | ".join(f"{k} {v / n:.4g}" for k, v in sums.items())
+            print(f"ae step {step:>6}/{cfg.ae_steps} | {terms} | lr {lr:.2e} | {dt * 1000:.0f} ms/step | "
+                  f"{cfg.ae_batch_size * world / dt:.1f} samples/s", flush=True)
+        if step % cfg.log_every == 0:
+            t0, sums, n = time.time(), {}, 0
+        if step % cfg.save_every == 0 and step < cfg.ae_steps:                      # the last save holds metrics
+            checkpoint()
+    metrics = {}
+    if master:
+        test_set = LabelledMotions(root, "test", info, mean, std, info.max_len, crop=False, seed=cfg.seed)
+        metrics = reconstruction_metrics(model, test_set, info.joints_num, device=device)
+        print("stage ae: test reconstruction " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     checkpoint(metrics)
+    if world > 1:
+        dist.barrier()                                                               # ae.pt is on disk for stage 2
     return path
+

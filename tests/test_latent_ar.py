@@ -1,6 +1,9 @@
-"""latent_ar.py: the decoding schedule, the flow head on a known 1-D Gaussian mixture, masking invariants of the
-transformer, and a smoke run of both stages on a few embedded motions followed by generate()."""
+"""latent_ar.py and its run plumbing (stages.py): the decoding schedule, the flow head on a known 1-D Gaussian
+mixture, masking invariants of the transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and
+runs of both stages on 48 embedded motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples
+from, an exact resume after kills in either stage (bitwise equal to the uninterrupted run), and a torchrun run."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from latent_ar import (FlowHead, LatentARGenerator, MaskedLatentTransformer, mask_schedule, random_ranks,
-                       sample_latents, training_loss)
+from latent_ar import (DATASET_PRESETS, HINTS, PRESETS, FlowHead, LatentARConfig, MaskedLatentTransformer,
+                       mask_schedule, random_ranks, sample_latents, training_loss)
+from stages import parse_options, shard_batch, stage_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
@@ -138,31 +142,172 @@ def test_training_loss_ignores_padding_and_trains():
     assert np.mean(history[-8:]) < 0.8 * np.mean(history[:8]), history
 
 
-def test_both_stages_smoke(tmp_path):
-    """latent_ar.py trains the SAE and the generator for a few steps on 48 embedded motions; the checkpoint rebuilds a
-    generator whose samples have the asked lengths (not multiples of 4) and are zero past them."""
-    args = ["--num_motions=24", "--data_root=synth", "--out_dir=run", "--ae_width=16", "--ae_steps=4",
-            "--ae_batch_size=4", "--d_model=16", "--num_layers=1", "--num_heads=2", "--flow_width=16",
-            "--flow_depth=1", "--gen_steps=4", "--gen_batch_size=4", "--log_every=1", "--decode_iters=3",
-            "--flow_steps=2"]
-    proc = subprocess.run([sys.executable, str(ROOT / "latent_ar.py"), *args], cwd=tmp_path, env=ENV,
+def test_options_presets_and_errors():
+    cfg = parse_options(LatentARConfig, ["--dataset", "humanml3d", "--resume", "--seed", "3", "--align_weight=0"],
+                        PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+    assert (cfg.dataset, cfg.resume, cfg.seed, cfg.align_weight, cfg.d_model) == ("humanml3d", True, 3, 0.0, 1024)
+    cfg = parse_options(LatentARConfig, ["--precision=bf16", "--text_cond=single"], PRESETS, "latent_ar.py",
+                        DATASET_PRESETS, HINTS)
+    assert (cfg.precision, cfg.text_cond, cfg.d_model, cfg.out_dir) == ("bf16", "single", 192, "")
+    with pytest.raises(SystemExit, match="unknown option --steps .latent_ar trains two stages: --ae_steps and "
+                                         "--gen_steps.; valid: preset, dataset"):
+        parse_options(LatentARConfig, ["--steps=3"], PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+    with pytest.raises(SystemExit, match="--ae_steps='x' is not a valid int"):
+        parse_options(LatentARConfig, ["--ae_steps=x"], PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+
+
+def test_shard_batch_is_a_pure_function_of_step_and_rank():
+    """Two processes split every epoch of 10 items (padded to 10 by wrapping: none here) into disjoint batches; the
+    order changes with the epoch and the seed, and the incomplete last batch is dropped."""
+    per_epoch = [[shard_batch(s, 10, 2, rank, 2, seed=0) for s in range(2)] for rank in range(2)]  # 5 each -> 2
+    items = [i for rank in per_epoch for _, idx in rank for i in idx]
+    assert len(items) == 8 == len(set(items)) and all(e == 0 for rank in per_epoch for e, _ in rank)
+    assert shard_batch(2, 10, 2, 0, 2, seed=0)[0] == 1 and shard_batch(2, 10, 2, 0, 2)[1] != per_epoch[0][0][1]
+    assert shard_batch(1, 10, 2, 1, 2, seed=0) == per_epoch[1][1]
+    assert shard_batch(0, 10, 2, 0, 2, seed=1) != shard_batch(0, 10, 2, 0, 2, seed=0)
+    with pytest.raises(SystemExit, match="fewer than a batch"):
+        shard_batch(0, 10, 8, 0, 2)
+
+
+def test_stage_checkpoint_reuses_continues_or_refuses(tmp_path, capsys):
+    cfg = LatentARConfig(gen_steps=10)
+    path = tmp_path / "ckpt.pt"
+    assert stage_checkpoint(path, "latent_ar", cfg, ("d_model",), 10, True) is None          # no file: from scratch
+    for step, resume, expected in ((10, False, "finished"), (12, True, "finished"), (4, False, None), (4, True, 4)):
+        torch.save({"kind": "latent_ar", "config": {"d_model": 192}, "step": step}, path)
+        cfg.resume = resume
+        got = stage_checkpoint(path, "latent_ar", cfg, ("d_model",), 10, True)
+        assert (got["step"] if isinstance(got, dict) else got) == expected, (step, resume, got)
+    assert "starting over (--resume continues it)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="other settings {'d_model': 192}"):
+        stage_checkpoint(path, "latent_ar", LatentARConfig(d_model=64), ("d_model",), 10, True)
+    with pytest.raises(SystemExit, match="trained on another autoencoder"):
+        stage_checkpoint(path, "latent_ar", cfg, ("d_model",), 10, True, lambda c: "on another autoencoder")
+    with pytest.raises(SystemExit, match="is not a motion_ae checkpoint"):
+        stage_checkpoint(path, "motion_ae", cfg, (), 10, True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="is not a readable checkpoint"):
+        stage_checkpoint(path, "latent_ar", cfg, (), 10, True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Runs of latent_ar.main (what `train.py --method=latent_ar` calls) at tiny sizes
+# ----------------------------------------------------------------------------------------------------------------
+
+TINY = ["--num_motions=24", "--data_root=synth", "--ae_width=16", "--ae_batch_size=4", "--d_model=16",
+        "--num_layers=1", "--num_heads=2", "--flow_width=16", "--flow_depth=1", "--gen_batch_size=4",
+        "--decode_iters=3", "--flow_steps=2", "--ae_steps=4", "--gen_steps=4", "--save_every=2"]
+# A run killed right after the checkpoint of stage `kind` at step `stop` (exit code 3), then main(argv).
+KILLED = """import sys
+import latent_ar, motion_ae
+kind, stop = sys.argv[1], int(sys.argv[2])
+save = latent_ar.save_atomic
+def save_then_die(path, state):
+    save(path, state)
+    if state["kind"] == kind and state["step"] == stop:
+        sys.exit(3)
+latent_ar.save_atomic = motion_ae.save_atomic = save_then_die
+latent_ar.main(sys.argv[3:])
+"""
+
+
+def run(args, cwd, killed_after=None, nproc=1, check=True):
+    script = [str(ROOT / "latent_ar.py")] if killed_after is None else [str(cwd / "killed.py"), *killed_after]
+    launcher = [sys.executable] if nproc == 1 else \
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=29561"]
+    proc = subprocess.run([*launcher, *script, *args], cwd=cwd, env=dict(ENV, PYTHONPATH=str(ROOT)),
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    ae_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("ae step")]
-    gen_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("gen step")]
-    assert len(ae_lines) == 4 and len(gen_lines) == 4, proc.stdout
-    assert all(np.isfinite(float(ln.split("| loss ")[1].split()[0])) for ln in ae_lines + gen_lines)
-    assert "MPJPE_mm" in proc.stdout
-    ckpt = torch.load(tmp_path / "run" / "ckpt.pt", map_location="cpu", weights_only=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A work directory with the embedded dataset (24 motions -> 32 training items), its text cache, and `full`:
+    both stages, 4 steps each, uninterrupted (its stdout in work / "full.log")."""
+    work = tmp_path_factory.mktemp("latent_ar")
+    (work / "killed.py").write_text(KILLED)
+    proc = run([*TINY, "--out_dir=full", "--log_every=1"], work)
+    (work / "full.log").write_text(proc.stdout)
+    return work
+
+
+def test_both_stages_smoke(work):
+    """Both stages log every step (loss terms, lr, ms/step, samples/s); the checkpoint says what it is, and
+    sample.load_generator rebuilds a generator whose samples have the asked lengths (not multiples of 4), are zero
+    past them and repeat with the seed; a second run with the same budgets reuses both stages."""
+    from sample import load_generator
+    log = (work / "full.log").read_text().splitlines()
+    ae_lines = [ln for ln in log if ln.startswith("ae step")]
+    gen_lines = [ln for ln in log if ln.startswith("gen step")]
+    assert len(ae_lines) == 4 and len(gen_lines) == 4, log
+    for ln in ae_lines + gen_lines:
+        assert np.isfinite(float(ln.split("| loss ")[1].split()[0])) and "ms/step" in ln and "samples/s" in ln
+        assert " | lr " in ln
+    assert all(f"| {k} " in ae_lines[0] for k in ("feats", "joints", "vel", "kl", "align"))
+    assert any("MPJPE_mm" in ln for ln in log)
+    ckpt = torch.load(work / "full" / "ckpt.pt", map_location="cpu", weights_only=True)
     assert ckpt["kind"] == "latent_ar" and ckpt["step"] == 4 and ckpt["ae_args"]["latent_dim"] == 16
-    gen = LatentARGenerator(ckpt, torch.device("cpu"))
+    assert len(ckpt["rng"]) == 1 and ckpt["ae_test_metrics"]["motions"] > 0
+    assert (work / "full" / "config_all.json").is_file()
+    gen = load_generator(work / "full" / "ckpt.pt", "cpu")
     x = gen.generate(["a person jumps in place", "a person walks forward"], [41, 58], seed=0)
     assert x.shape == (2, 58, 263) and torch.isfinite(x).all()
     assert (x[0, 41:] == 0).all() and (x[0, :41] != 0).any()
     assert torch.equal(x, gen.generate(["a person jumps in place", "a person walks forward"], [41, 58], seed=0))
     with pytest.raises(ValueError, match="flow"):
         gen.generate(["a"], [40], sampler="ddpm")
-    # a second run with the same budget reuses both checkpoints
-    proc = subprocess.run([sys.executable, str(ROOT / "latent_ar.py"), *args], cwd=tmp_path, env=ENV,
-                          capture_output=True, text=True, timeout=600)
+    proc = run([*TINY, "--out_dir=full"], work)
     assert "stage ae: reusing" in proc.stdout and "stage gen: reusing" in proc.stdout, proc.stdout
+    assert "ae step" not in proc.stdout and "gen step" not in proc.stdout
+
+
+def assert_same(a: Path, b: Path, keys=("model", "optimizer")) -> dict:
+    a, b = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
+    assert a["step"] == b["step"]
+    for key in keys:
+        if key == "optimizer":
+            pairs = [(x[k], y[k]) for x, y in zip(a[key]["state"].values(), b[key]["state"].values()) for k in x]
+        else:
+            pairs = [(a[key][k], b[key][k]) for k in a[key]]
+        assert pairs and all(torch.equal(x, y) for x, y in pairs), f"{key} differs"
+    return a
+
+
+def test_resume_after_a_kill_in_either_stage_is_exact(work):
+    """Killed after the SAE's step-2 checkpoint, resumed (the SAE continues 2 -> 4), killed after the generator's
+    step-2 checkpoint, resumed (the finished SAE is reused, the generator continues 2 -> 4): both checkpoints equal
+    the uninterrupted run's bitwise (weights, EMA, AdamW state). Control: another seed does not."""
+    assert run([*TINY, "--out_dir=cut"], work, killed_after=["motion_ae", "2"], check=False).returncode == 3
+    shutil.copy(work / "cut" / "ae.pt", work / "ae_step2.pt")
+    assert not (work / "cut" / "ckpt.pt").exists()
+    proc = run([*TINY, "--out_dir=cut", "--resume"], work, killed_after=["latent_ar", "2"], check=False)
+    assert proc.returncode == 3 and "stage ae: resumed cut/ae.pt at step 2" in proc.stdout, proc.stdout + proc.stderr
+    assert_same(work / "full" / "ae.pt", work / "cut" / "ae.pt")
+    assert torch.load(work / "cut" / "ckpt.pt", weights_only=True)["step"] == 2
+    proc = run([*TINY, "--out_dir=cut", "--resume"], work)
+    assert "stage ae: reusing" in proc.stdout and "stage gen: resumed cut/ckpt.pt at step 2" in proc.stdout
+    assert "ae step" not in proc.stdout and "gen step      4/4" in proc.stdout, proc.stdout
+    assert_same(work / "full" / "ckpt.pt", work / "cut" / "ckpt.pt", ("model", "ema", "optimizer"))
+    # the comparison can fail: another seed's generator on the same SAE ends elsewhere
+    run([*TINY, "--stage=gen", "--ae_ckpt=full/ae.pt", "--out_dir=seed1", "--seed=1"], work)
+    with pytest.raises(AssertionError, match="differs"):
+        assert_same(work / "full" / "ckpt.pt", work / "seed1" / "ckpt.pt", ("model", "ema"))
+    # a generator is not reused with an SAE it was not trained on, nor with other model settings
+    proc = run([*TINY, "--stage=gen", "--out_dir=full", "--ae_ckpt=ae_step2.pt"], work, check=False)
+    assert proc.returncode != 0 and "trained on another autoencoder than ae_step2.pt" in proc.stderr, proc.stderr
+    proc = run([*TINY, "--stage=gen", "--out_dir=full", "--text_cond=single"], work, check=False)
+    assert proc.returncode != 0 and "other settings {'text_cond': 'cross'}" in proc.stderr, proc.stderr
+
+
+def test_torchrun_two_processes(work):
+    """Both stages under torchrun (gloo): rank 0 builds a fresh text cache while rank 1 waits for it, one log line
+    per step from rank 0 with the global samples/s, one set of random states per process in each checkpoint."""
+    proc = run([*TINY, "--out_dir=ddp", "--cache_dir=cache_ddp", "--ae_batch_size=2", "--gen_batch_size=2",
+                "--log_every=1"], work, nproc=2)
+    assert proc.stdout.count("2 process(es), batch 2 each") == 2 and proc.stdout.count("gen step") == 4, proc.stdout
+    for name in ("ae.pt", "ckpt.pt"):
+        ckpt = torch.load(work / "ddp" / name, map_location="cpu", weights_only=True)
+        assert ckpt["step"] == 4 and len(ckpt["rng"]) == 2
+        assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])

@@ -124,3 +124,33 @@ def test_losses_fall_on_real_motions(hml3d_sample):
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
     metrics = reconstruction_metrics(model, data, 22)
     assert metrics["MPJPE_mm"] > 0 and np.isfinite(metrics["feature_MSE"]) and metrics["motions"] == len(data)
+
+
+def test_keyed_crops_repeat_exactly(hml3d_sample):
+    """A key (epoch, i) draws the same crop every time (exact resume), another epoch another crop; an int key keeps
+    drawing from the running generator."""
+    info = DATASETS["humanml3d"]
+    mean, std = load_stats(hml3d_sample, info)
+    data = LabelledMotions(hml3d_sample, "train", info, mean, std, max_motion_length=40, seed=0)
+    i = max(range(len(data)), key=lambda k: data.items[k]["length"])                 # the longest: many windows
+    first = data[(0, i)]["motion"]
+    assert torch.equal(first, data[(0, i)]["motion"])
+    assert any(not torch.equal(first, data[(e, i)]["motion"]) for e in range(1, 6))
+    assert any(not torch.equal(data[i]["motion"], data[i]["motion"]) for _ in range(5))
+
+
+def test_bf16_autocast_keeps_float32_losses(hml3d_sample):
+    """--precision=bf16 autocasts the network only: the loss terms stay float32, finite and near the fp32 ones."""
+    info = DATASETS["humanml3d"]
+    mean, std = load_stats(hml3d_sample, info)
+    data = LabelledMotions(hml3d_sample, "train", info, mean, std, max_motion_length=48, seed=0)
+    x = torch.stack([data[(0, k % len(data))]["motion"] for k in range(2)])
+    length, m, s = torch.tensor([48, 41]), torch.from_numpy(mean), torch.from_numpy(std)
+    model, emb, lab = small_ae(label_dim=8), torch.randn(2, 48, 8), torch.ones(2, 48, dtype=torch.bool)
+    torch.manual_seed(0)
+    fp32 = ae_losses(model, x, length, m, s, 22, emb, lab)
+    torch.manual_seed(0)
+    bf16 = ae_losses(model, x, length, m, s, 22, emb, lab, autocast=torch.autocast("cpu", dtype=torch.bfloat16))
+    for k in ("feats", "joints", "kl", "align", "loss"):
+        assert bf16[k].dtype == torch.float32 and torch.isfinite(bf16[k])
+        assert abs(bf16[k].item() - fp32[k].item()) <= 0.05 * abs(fp32[k].item()) + 1e-4, (k, bf16[k], fp32[k])
