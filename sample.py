@@ -57,7 +57,7 @@ class Generator:
         self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
         self.model = CondUnet1D(**ckpt["model_args"]).to(device).eval()
         self.model.load_state_dict(ckpt["ema" if use_ema else "model"])
-        if self.config.get("method") == "luma" and self.config.get("moclip_text", True):
+        if self.config.get("method") in ("luma", "luma+atm") and self.config.get("moclip_text", True):
             from moclip import tower_for_checkpoint                             # MoCLIP's fine-tuned tower
             self.text_encoder = tower_for_checkpoint(ckpt["moclip"], self.config["text_max_length"]).to(device)
         else:

@@ -12,6 +12,12 @@ action success and |log root speed ratio| (rank_settings).
 
     python sweep_guidance.py --ckpt out/synthetic/ckpt.pt                 # 7 settings x 2 seeds on the val split
     python sweep_guidance.py --ckpt out/synthetic/ckpt.pt --scales=1,2 --rescale=0 --seeds=1  # + any EvalConfig field
+    python sweep_guidance.py --ckpt out/synthetic/ckpt.pt --prompts_only      # issue 13's four prompts: root speed
+
+After the sweep (or alone with --prompts_only) it samples --prompt_samples motions of each --prompts entry
+("text:action") at 120 frames for every scale, with and without clamping x0 to the training range
+(clip_denoised, diffusion.sample), and prints their mean root speed beside the mean over the train split's own
+single-action clips of that action: what a user sees first when a scale over-drives the root.
 
 Test: python -m pytest -q tests/test_realism.py -k sweep
 """
@@ -33,6 +39,10 @@ class SweepConfig:
     rescale: float = 0.7              # CFG rescale phi tried at the best two scales (0 skips that part)
     seeds: int = 2                    # replications (seeds) per setting
     split: str = "val"                # never test: the choice is made on validation data
+    prompts: str = ("a person walks backward:walk_backward,a person walks forward:walk,"
+                    "a person jumps in place:jump,a man turns left:turn_left")   # "text:action" pairs
+    prompt_samples: int = 4           # samples per prompt and setting (120 frames each)
+    prompts_only: bool = False        # skip the evaluation sweep, print only the prompt table
 
 
 SWEEP = [("FID", "FID ↓"), ("R_precision_top3", "R-Precision Top 3 ↑"), ("skating_ratio", "Skating ratio ↓"),
@@ -99,12 +109,49 @@ def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
     return table
 
 
+def prompt_speeds(gen, sweep: SweepConfig, seed: int = 0) -> str:
+    """Mean horizontal root speed (m/s, realism.root_speed) of sweep.prompt_samples generated motions of each prompt
+    at 120 frames, for every scale of sweep.scales with clip_denoised on and off, against the mean over the train
+    split's single-action clips of that action (action_checks.single_action_label). Returns a Markdown table."""
+    from action_checks import single_action_label
+    from data import load_split
+    from motion import recover_from_ric
+    from realism import root_speed
+    pairs = [p.rsplit(":", 1) for p in sweep.prompts.split(",")]
+    root = Path(gen.data_root)
+    speeds = {}
+    for item in load_split(root, "train", gen.info):
+        label = single_action_label(root / "frame_labels" / f"{item['name']}.json")
+        speeds.setdefault(label, []).append(root_speed(recover_from_ric(item["motion"], gen.info.joints_num)))
+    scales = [float(g) for g in sweep.scales.split(",")]
+    lines = ["| guidance | clamp x0 | " + " | ".join(f"{text} (data {np.mean(speeds.get(a, [np.nan])):.2f})"
+                                                     for text, a in pairs) + " |", "|---" * (len(pairs) + 2) + "|"]
+    for g in scales:
+        for clip in (True, False):
+            cells = []
+            for text, _ in pairs:
+                x = gen.generate([text] * sweep.prompt_samples, [120] * sweep.prompt_samples, guidance=g,
+                                 seed=seed, clip_denoised=clip)
+                joints = [recover_from_ric(f, gen.info.joints_num) for f in gen.denormalize(x)]
+                cells.append(f"{np.mean([root_speed(j) for j in joints]):.2f}")
+            lines.append(f"| {g:g} | {'yes' if clip else 'no'} | " + " | ".join(cells) + " |")
+    table = "Mean root speed (m/s), " + f"{sweep.prompt_samples} samples a prompt, 120 frames\n\n" + "\n".join(lines)
+    print(table, flush=True)
+    return table + "\n"
+
+
 def main(argv: list[str]) -> None:
     cfg, sweep = evaluate.parse_config(argv, (EvalConfig(), SweepConfig()), prog="sweep_guidance.py")
     if not cfg.ckpt:
         raise SystemExit("sweep_guidance.py: --ckpt is required (the train.py checkpoint whose guidance is chosen)")
     from sample import load_generator
-    sweep_guidance(cfg, sweep, load_generator(cfg.ckpt, cfg.device))
+    gen = load_generator(cfg.ckpt, cfg.device)
+    if not sweep.prompts_only:
+        sweep_guidance(cfg, sweep, gen)
+    out = Path(cfg.out_dir or Path(cfg.ckpt).parent) / "prompt_speeds.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(prompt_speeds(gen, sweep, cfg.seed))
+    print(f"written: {out}")
 
 
 if __name__ == "__main__":

@@ -324,6 +324,8 @@ def check_method_options(cfg: TrainConfig) -> None:
 
 
 def main(argv: list[str]) -> None:
+    argv = [f"--method={argv[i + 1]}" if a == "--method" and i + 1 < len(argv) else a for i, a in enumerate(argv)
+            if not (i > 0 and argv[i - 1] == "--method")]                    # "--method x" -> "--method=x"
     if "--method=latent_ar" in argv:  # MoLingo's two stages have their own loop and config (latent_ar.py)
         from latent_ar import main as latent_ar_main
         return latent_ar_main([a for a in argv if a != "--method=latent_ar"])

@@ -1,6 +1,6 @@
-"""LUMA wired into train.py (subprocess smoke runs, tiny budgets): MoCLIP trains, --method=luma trains with both
+"""LUMA and ATM wired into train.py (subprocess smoke runs, tiny budgets): MoCLIP trains, --method=luma trains with both
 anchors, the temporal anchor's loss falls, the checkpoint's network is exactly the baseline's, sample.py samples it and
-says in one line when its MoCLIP file is gone."""
+says in one line when its MoCLIP file is gone; --method=luma+atm and atm log ATM's terms and keep the network."""
 import os
 import subprocess
 import sys
@@ -26,7 +26,7 @@ def run(*args, cwd, check=True):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     work = tmp_path_factory.mktemp("luma")
-    run(ROOT / "train.py", "--steps=2", "--out_dir=base", "--log_every=1", *TINY, cwd=work)
+    run(ROOT / "train.py", "--method=baseline", "--steps=2", "--out_dir=base", "--log_every=1", *TINY, cwd=work)
     run(ROOT / "moclip.py", "--data_root=synth", "--num_motions=24", "--epochs_stage1=2", "--epochs_stage2=1",
         "--width=16", "--layers=1", "--heads=2", "--ff_dim=16", "--embed_dim=8", "--batch_size=4",
         "--out=moclip.pt", cwd=work)
@@ -67,3 +67,22 @@ def test_sample_reads_the_moclip_tower_and_says_when_it_is_gone(runs):
         (work / "moclip_away.pt").rename(work / "moclip.pt")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "MoCLIP checkpoint moclip.pt this model was trained with is gone" in proc.stderr
+
+
+@pytest.mark.parametrize("method", ["luma+atm", "atm"])
+def test_atm_trains_through_train_py(runs, method):
+    work, _ = runs
+    out = f"run_{method.replace('+', '_')}"
+    proc = run(ROOT / "train.py", f"--method={method}", "--moclip=moclip.pt", "--steps=4", "--log_every=2",
+               f"--out_dir={out}", *TINY, cwd=work)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("step")]
+    assert len(lines) == 2 and all("L_inter" in ln and "L_intra" in ln and "gate" in ln for ln in lines)
+    assert all(("L_tem" in ln) == (method == "luma+atm") for ln in lines)
+    inter = [float(ln.split("L_inter")[1].split("|")[0]) for ln in lines]
+    assert all(v == v and v >= 0 for v in inter)                                   # finite, hinge >= 0
+    ckpt = torch.load(work / out / "ckpt.pt", map_location="cpu", weights_only=True)
+    base = torch.load(work / "base" / "ckpt.pt", map_location="cpu", weights_only=True)
+    assert ckpt["config"]["method"] == method and ckpt["moclip"]["path"] == "moclip.pt"
+    assert {k: v.shape for k, v in ckpt["ema"].items()} == {k: v.shape for k, v in base["ema"].items()}
+    # ATM alone conditions on the base text encoder, luma+atm on MoCLIP's tower (the text cache says which)
+    assert ("+moclip-" in proc.stdout.split("text encoder ")[1].split(" ")[0]) == (method == "luma+atm")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--data_root=synth", "--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16",
+TINY = ["--method=baseline", "--data_root=synth", "--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16",
         "--text_layers=1", "--num_heads=2", "--batch_size=8", "--log_every=100", "--save_every=100"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
 

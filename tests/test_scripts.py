@@ -15,8 +15,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16", "--text_layers=1",
-        "--num_heads=2", "--batch_size=4", "--log_every=1"]
+TINY = ["--method=baseline", "--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16",
+        "--text_layers=1", "--num_heads=2", "--batch_size=4", "--log_every=1"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
 
 
