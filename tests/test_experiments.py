@@ -1,0 +1,179 @@
+"""experiments.py without real training: the commands each table produces (--dry_run and plan()), convergence
+segmenting with a fixed --anchor_decay_steps, the CSV append/skip logic, mean +- CI over seeds in the Markdown, the
+interpolated steps-to-reach ratio, and one whole session run through stand-in train.py / evaluate.py scripts."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+import experiments as ex  # noqa: E402  (conftest puts the repository root on sys.path)
+
+
+def cfg(**kw):
+    return ex.ExperimentsConfig(**{"python": "python", **kw})
+
+
+def flags_of(cmd):
+    return {a.partition("=")[0]: a.partition("=")[2] for a in cmd[2:]}
+
+
+def test_tables_and_metric_columns():
+    t2 = ex.TABLES["luma_table2"]["rows"]
+    assert t2["w/o DAL (MoCLIP text only)"] == ["--method=luma", "--anchor_fre=False", "--anchor_tem=False"]
+    assert t2["w/o MoCLIP"] == ["--method=luma", "--moclip_text=False"] and t2["Baseline"] == ["--method=baseline"]
+    assert ex.TABLES["atm_table3"]["rows"]["+L_inter"] == ["--method=atm", "--atm_intra=False"]
+    for name, spec in ex.TABLES.items():                      # slugs name run directories: they must be distinct
+        assert len({ex.slug(r) for r in spec["rows"]}) == len(spec["rows"]), name
+    import evaluate
+    assert ex.METRIC_COLUMNS == [k for k, _ in evaluate.METRICS + evaluate.REALISM]
+
+
+def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--table=luma_table2", "--seeds=0,1",
+                           "--steps=400", "--reps=2", "--train_args=--batch_size=32 --steps=7", "--dry_run",
+                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cmds = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith(sys.executable)]
+    trains = [c for c in cmds if c[1].endswith("train.py")]
+    evals = [c for c in cmds if c[1].endswith("evaluate.py")]
+    assert len(trains) == 7 * 2 and len(evals) == 7 * 2 * 2
+    assert not list(tmp_path.iterdir())                                        # a dry run writes nothing
+    for c in trains:
+        f = flags_of(c)
+        assert f["--steps"] == "7" and f["--batch_size"] == "32" and "--resume" not in f   # --train_args win
+        assert Path(f["--out_dir"]).parent == tmp_path / "luma_table2" and f["--seed"] in ("0", "1")
+    by_dir = {flags_of(c)["--out_dir"]: c for c in trains}
+    wo_dal = flags_of(by_dir[str(tmp_path / "luma_table2" / "w_o_dal_moclip_text_only_seed1")])
+    assert (wo_dal["--method"], wo_dal["--anchor_fre"], wo_dal["--anchor_tem"]) == ("luma", "False", "False")
+    for c in evals:
+        f = flags_of(c)
+        assert f["--split"] in ("test", "test_novel") and f["--replication_times"] == "2"
+        assert f["--mm_num_samples"] == "0" and "--compare_split" not in f and f["--out_dir"].endswith("eval_step400")
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--table=luma_ablation",
+                           "--rows=w_o_film,Baseline,Bottleneck", "--dry_run"], capture_output=True, text=True)
+    assert [ln.split(" | ")[1] for ln in proc.stdout.splitlines() if ln.startswith("# ")] == \
+        ["w/o FiLM", "Baseline", "Bottleneck"]                                # rows picked by slug or name
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--rows=nope", "--dry_run"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "no row ['nope']" in proc.stderr
+
+
+def test_budget_flag_per_method_and_precedence():
+    jobs = ex.plan(cfg(table="latent_ar", steps=300, train_args="--ae_steps=50"), "latent_ar", set(),
+                   state=lambda d: None)
+    f = {j.row: flags_of(j.train_cmd) for j in jobs}
+    assert (f["aligned, cross"]["--ae_steps"], f["aligned, cross"]["--gen_steps"]) == ("50", "300")
+    assert "--steps" not in f["unaligned"] and f["unaligned"]["--align_weight"] == "0"
+    assert f["Baseline"]["--steps"] == "300" and "--gen_steps" not in f["Baseline"]
+    assert ex.merge_flags(["--steps=4", "--a=1"], ["--steps=9", "--flag"]) == ["--steps=9", "--a=1", "--flag"]
+
+
+def test_convergence_is_segmented_with_a_fixed_decay():
+    c = cfg(table="convergence", steps=400, segment=100, seeds="0,1", splits="test")
+    jobs = ex.plan(c, "convergence", set(), state=lambda d: None)
+    assert [(j.row, j.seed, j.steps) for j in jobs][:4] == [("Baseline", 0, s) for s in (100, 200, 300, 400)]
+    assert len(jobs) == 2 * 2 * 4
+    for j in jobs:
+        f = flags_of(j.train_cmd)
+        assert f["--steps"] == str(j.steps) and f["--anchor_decay_steps"] == "400"
+        assert ("--resume" in f) == (j.steps > 100) and list(j.eval_cmds) == ["test"]
+    # a later session: Baseline seed 0 evaluated at 100 and 200, its checkpoint at 200 -> resume towards 300
+    done = {("Baseline", 0, s, "test") for s in (100, 200)}
+    at = {"baseline_seed0": (200, {"anchor_decay_steps": 400, "seed": 0})}
+    jobs = ex.plan(c, "convergence", done, state=lambda d: at.get(Path(d).name))
+    first = [j for j in jobs if (j.row, j.seed) == ("Baseline", 0)]
+    assert [j.steps for j in first] == [300, 400] and first[0].resume and "--resume" in first[0].train_cmd
+    # a checkpoint of another budget is not resumed; one already past a missing evaluation says so
+    at = {"baseline_seed0": (200, {"anchor_decay_steps": 800, "seed": 0})}
+    first = [j for j in ex.plan(c, "convergence", done, state=lambda d: at.get(Path(d).name)) if j.seed == 0]
+    assert not first[0].resume and first[0].steps == 300 and "--resume" not in first[0].train_cmd
+    at = {"baseline_seed0": (300, {"anchor_decay_steps": 400, "seed": 0})}
+    jobs = ex.plan(c, "convergence", {("Baseline", 0, 100, "test")}, state=lambda d: at.get(Path(d).name))
+    assert "cannot be evaluated" in jobs[0].note and jobs[0].steps == 200 and jobs[1].train_cmd is None
+
+
+def test_csv_append_skip_and_markdown_ci(tmp_path):
+    path = tmp_path / "t.csv"
+    base = {"table": "luma_table2", "steps": 400, "split": "test"}
+    ex.append_csv(path, [dict(base, row="LUMA (full)", seed=0, FID=1.0, R_precision_top3=0.5),
+                         dict(base, row="LUMA (full)", seed=1, FID=3.0, R_precision_top3=0.7)])
+    ex.append_csv(path, [dict(base, row="Baseline", seed=0, FID=4.0, **{"action/jump": 0.5})])  # a new column
+    rows = ex.read_csv(path)
+    assert len(rows) == 3 and rows[0]["FID"] == "1.0" and rows[2]["action/jump"] == "0.5"
+    assert list(rows[0])[:len(ex.COLUMNS)] == ex.COLUMNS
+    done = set(ex.latest(rows))
+    jobs = ex.plan(cfg(steps=400, seeds="0,1", splits="test"), "luma_table2", done, state=lambda d: None)
+    ran = {(j.row, j.seed) for j in jobs}
+    assert ("LUMA (full)", 0) not in ran and ("Baseline", 0) not in ran and ("Baseline", 1) in ran
+    assert len(ran) == 7 * 2 - 3
+    md = ex.format_table_md(rows, "luma_table2")
+    full = next(ln for ln in md.splitlines() if ln.startswith("| LUMA (full)"))
+    assert "| 2 seeds | 2.000 ± 12.706 |" in full and "0.600 ± 1.271" in full     # t_{0.975,1} s / sqrt(2)
+    baseline = next(ln for ln in md.splitlines() if ln.startswith("| Baseline"))
+    assert "| 1 seed | 4.000 |" in baseline
+    assert md.index("| LUMA (full)") < md.index("| Baseline")                    # the table's row order
+    assert ex.mean_ci([2.0, 4.0, 6.0])[1] == pytest.approx(4.303 * 2 / 3 ** 0.5, rel=1e-3)
+
+
+def test_steps_to_reach_interpolates():
+    assert ex.steps_to_reach([200, 300], [6.0, 4.0], 5.0) == pytest.approx(250)
+    r = ex.reach_ratio([(100, 9.0), (200, 7.0), (300, 6.0), (400, 5.0)], [(200, 6.0), (300, 4.0), (400, 3.5)])
+    assert (r["target"], r["ref"], r["new"]) == (5.0, 400, pytest.approx(250)) and r["ratio"] == pytest.approx(0.625)
+    assert ex.steps_to_reach([100, 200], [9.0, 8.0], 5.0) is None                # never reaches it
+    assert ex.steps_to_reach([100, 200], [4.0, 3.0], 5.0) == 100                 # already there at the first eval
+    log = "step 100/300 | loss 1 | lr 1 | 20.0 ms/step | x\nnoise\nstep    300/300 | loss 1 | 10.0 ms/step | x\n"
+    assert ex.loop_seconds(log) == pytest.approx(100 * 0.02 + 200 * 0.01)
+    assert ex.loop_seconds(log, start=50) == pytest.approx(50 * 0.02 + 200 * 0.01)
+
+
+FAKE = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    script, args = Path(sys.argv[1]).name, dict(a[2:].partition("=")[::2] for a in sys.argv[2:])
+    with open("calls.txt", "a") as f:
+        f.write(" ".join([script] + sys.argv[2:]) + "\\n")
+    if script == "train.py":
+        import torch
+        out, steps = Path(args["out_dir"]), int(args["steps"])
+        start = torch.load(out / "ckpt.pt")["step"] if "resume" in args and (out / "ckpt.pt").exists() else 0
+        print(f"step {steps:>6}/{steps} | loss 1.0 | lr 1e-4 | 10.0 ms/step | 3.2 samples/s")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "method.txt").write_text(args["method"])
+        torch.save({"step": steps, "config": {"steps": steps, "seed": int(args["seed"]), "dataset": "synthetic",
+                    "anchor_decay_steps": int(args.get("anchor_decay_steps", 0))}}, out / "ckpt.pt")
+    else:
+        run, out = Path(args["ckpt"]).parent, Path(args["out_dir"])
+        steps, seed = int(out.name.removeprefix("eval_step")), int(run.name[-1])
+        fid = {"baseline": {100: 9.0, 200: 8.0}, "luma": {100: 8.5, 200: 7.5}}[(run / "method.txt").read_text()]
+        model = {"FID": fid[steps] + 0.1 * seed, "R_precision_top3": 0.5, "action/walk": 1.0}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"eval_synthetic_{args['split']}.json").write_text(json.dumps({"summary": {
+            "Real motion": {"FID": {"mean": 0.0, "ci95": 0.0}},
+            run.name: {k: {"mean": v, "ci95": 0.0} for k, v in model.items()}}}))
+""")
+
+
+def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(tmp_path, monkeypatch):
+    fake = tmp_path / "fakepython"
+    fake.write_text(f"#!{sys.executable}\n{FAKE}")
+    fake.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--table=convergence", "--steps=200", "--segment=100", "--seeds=0,1", "--splits=test",
+            f"--python={fake}", "--out=exp"]
+    ex.main(argv)
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert sum(c.startswith("train.py") for c in calls) == 8 and sum(c.startswith("evaluate.py") for c in calls) == 8
+    rows = ex.read_csv(tmp_path / "exp" / "convergence.csv")
+    assert len(rows) == 8 and {r["steps"] for r in rows} == {"100", "200"}
+    assert all(float(r["loop_s"]) == pytest.approx(float(r["steps"]) * 0.01) for r in rows)   # cumulative
+    assert rows[0]["action/walk"] == "1.0" and rows[0]["git_commit"] and rows[0]["timestamp"]
+    md = (tmp_path / "exp" / "convergence.md").read_text()
+    # baseline final FID 8.0 (seed 0); LUMA 8.5 at 100, 7.5 at 200 -> 150 steps of 200: 0.75, per seed and mean
+    assert md.count("| 200 | 150 | 0.75 | 0.75 |") == 3, md
+    assert (tmp_path / "exp" / "convergence.png").stat().st_size > 10_000
+    ex.main(argv)                                                         # everything is in the CSV: nothing runs
+    assert (tmp_path / "calls.txt").read_text().splitlines() == calls
+    assert len(ex.read_csv(tmp_path / "exp" / "convergence.csv")) == 8
