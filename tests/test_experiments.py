@@ -177,3 +177,12 @@ def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(
     ex.main(argv)                                                         # everything is in the CSV: nothing runs
     assert (tmp_path / "calls.txt").read_text().splitlines() == calls
     assert len(ex.read_csv(tmp_path / "exp" / "convergence.csv")) == 8
+
+
+def test_benchmark_reads_step_time_after_warm_up():
+    import benchmark
+    log = "step 20/60 | loss 1.0 | 900.0 ms/step | 3 samples/s\nstep 40/60 | loss 0.9 | 400.0 ms/step\n" \
+          "step 60/60 | loss 0.8 | 500.0 ms/step\n"
+    assert benchmark.step_ms(log) == 450.0                     # the first (warm-up) interval is dropped
+    with pytest.raises(ValueError, match="at least two log lines"):
+        benchmark.step_ms("step 20/60 | 900.0 ms/step")
