@@ -321,6 +321,14 @@ class CaptionEmbeddings:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def fill(self, captions: list[str], batch_size: int = 256) -> "CaptionEmbeddings":
+        """Encode every caption not yet cached, batch_size at a time, before training: one batched pass instead of
+        an encoder call in most training steps (captions keep appearing for their first time for many epochs)."""
+        missing = list(dict.fromkeys(c for c in captions if c not in self.rows))
+        for start in range(0, len(missing), batch_size):
+            self.get(missing[start:start + batch_size])
+        return self
+
     def get(self, captions: list[str], device=None) -> torch.Tensor:
         """captions (B strings) -> (B, E) float32 on `device` (default CPU). Raises ValueError for an empty list."""
         if len(captions) == 0:

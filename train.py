@@ -394,6 +394,8 @@ def main(argv: list[str]) -> None:
     if cfg.method in ("atm", "luma+atm"):
         atm, sbert = build_atm(cfg, info, device)
         moclip_text = CaptionEmbeddings(moclip_model.encode_text)
+        for table in (sbert, moclip_text):                               # every training caption, encoded once
+            table.fill(train_set.captions())
 
     level = ANCHOR_LEVELS.index(cfg.anchor_level)
     params = list(model.parameters()) + (list(anchors.parameters()) if anchors is not None else [])

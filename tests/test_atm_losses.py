@@ -270,3 +270,15 @@ def test_sentence_bert_similarity_separates_paraphrases_at_epsilon(monkeypatch):
     sim = caption_similarity(CaptionEmbeddings(sentence_embedder()).get(
         ["a person walks forward", "a person is walking forward", "a man jumps up and down"]))
     assert sim[0, 1] > 0.85 > sim[0, 2] and sim[1, 2] < 0.85                            # eps excludes paraphrases
+
+
+def test_caption_embeddings_fill_encodes_each_caption_once_in_batches():
+    calls = []
+
+    def encode(captions):
+        calls.append(list(captions))
+        return torch.tensor([[float(len(c)), 1.0] for c in captions])
+
+    table = CaptionEmbeddings(encode).fill(["a", "bb", "a", "ccc", "dddd", "ee"], batch_size=2)
+    assert [len(c) for c in calls] == [2, 2, 1] and len(table) == 5
+    assert torch.equal(table.get(["ccc", "a"]), torch.tensor([[3.0, 1.0], [1.0, 1.0]])) and len(calls) == 3
