@@ -45,15 +45,19 @@ def test_false_negative_mask_and_clip_ids():
                              [True, False, True, False], [False, True, False, True]]
 
 
-def test_motion_encoder_ignores_padding():
+@pytest.mark.parametrize("frame_stride", [1, 4])
+def test_motion_encoder_ignores_padding(frame_stride):
     torch.manual_seed(0)
-    enc = MotionEncoder(feat_dim=7, embed_dim=6, width=16, layers=2, heads=2, ff_dim=32, dropout=0.0).eval()
+    enc = MotionEncoder(feat_dim=7, embed_dim=6, width=16, layers=2, heads=2, ff_dim=32, dropout=0.0,
+                        frame_stride=frame_stride).eval()
     x = torch.randn(2, 30, 7)
     y = x.clone()
-    y[0, 12:] = 50.0                                                                    # padding of a 12-frame motion
-    lengths = torch.tensor([12, 30])
+    y[0, 11:] = 50.0                                                    # padding of an 11-frame motion, mid-patch at 4
+    lengths = torch.tensor([11, 30])
     torch.testing.assert_close(enc(x, lengths), enc(y, lengths))
-    assert not torch.allclose(enc(x, torch.tensor([13, 30]))[0], enc(y, torch.tensor([13, 30]))[0])
+    assert not torch.allclose(enc(x, torch.tensor([12, 30]))[0], enc(y, torch.tensor([12, 30]))[0])
+    # the same motion with its trailing padding trimmed (a different number of patches) embeds the same
+    torch.testing.assert_close(enc(x[:1, :13], torch.tensor([11])), enc(x[:1], torch.tensor([11])))
 
 
 def test_stage_gradients_and_checkpoint(tower, tmp_path):

@@ -44,6 +44,9 @@ def test_train_default_dataset_builds_and_checkpoints(work):
     assert ckpt["step"] == 6
     assert {"model", "ema", "optimizer", "config", "model_args", "mean", "std", "rng"} <= set(ckpt)
     assert ckpt["config"]["dataset"] == "synthetic"
+    # the train split's per-dimension range of normalised features, which sampling clamps x0 predictions to
+    lo, hi = ckpt["x0_range"]
+    assert lo.shape == (263,) and (lo <= hi).all() and (hi - lo > 0).sum() > 200
     # the log reports loss, lr, ms/step and samples/s, and the loss is a finite number
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("step")]
     assert len(lines) == 6 and all("ms/step" in ln and "samples/s" in ln and "lr" in ln for ln in lines)
