@@ -3,7 +3,7 @@
     python evaluate.py --ckpt out/synthetic/ckpt.pt                        # 20 replications, as in the papers
     python evaluate.py --ckpt out/synthetic/ckpt.pt --replication_times=3 --mm_num_samples=20 --mm_num_repeats=10
     python evaluate.py --dataset=synthetic --compare_split=train          # real motions only: checks an evaluator
-    python evaluate.py --train_evaluator --dataset=synthetic     # train an evaluator, one check (~15-20 min, 2 cores)
+    python evaluate.py --train_evaluator --dataset=synthetic     # train an evaluator, one check (~20-40 min, 2 cores)
     python evaluate.py --ckpt out/humanml3d/ckpt.pt --evaluator_dir=./checkpoints/evaluator   # official t2m one
 
 Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask, SPEC 4.4); the
@@ -64,6 +64,7 @@ class EvalConfig:
     mm_num_times: int = 10            # random pairs per text for MultiModality
     guidance: float = -1.0            # classifier-free guidance; < 0 -> the checkpoint's (2.5)
     guidance_rescale: float = -1.0    # CFG rescale phi (Lin et al. 2024 sec. 3.4); < 0 -> the checkpoint's (0, off)
+    clip_denoised: str = ""           # '' -> the checkpoint's (on); on | off: clamp x0 to the training range (sample.py)
     steps: int = 0                    # solver steps; 0 -> the checkpoint's (10)
     sampler: str = ""                 # '' -> the checkpoint's
     out_dir: str = ""                 # '' -> the checkpoint's directory, else <evaluator_dir>/<name>
@@ -255,10 +256,15 @@ def generated_for_evaluator(gen, evaluator, captions: list[str], m_lens: torch.T
 
     Lengths are clamped to [info.min_len, max_motion_length] frames. Returns (motions (B, 196, D) float32 normalised
     with the evaluator's mean/std and zero-padded, lengths (B,) long, raw (B, T, D) float32 de-normalised features).
-    guidance_rescale is passed only when set (>= 0), so generators without CFG rescale keep working."""
+    guidance_rescale (>= 0) and clip_denoised (on | off) are passed only when set, so generators without them work.
+    Raises ValueError for another clip_denoised value."""
     info = gen.info
     lengths = m_lens.clamp(info.min_len, info.max_motion_length)  # (B,)
     extra = {} if cfg.guidance_rescale < 0 else {"guidance_rescale": cfg.guidance_rescale}
+    if cfg.clip_denoised:
+        if cfg.clip_denoised not in ("on", "off"):
+            raise ValueError(f"evaluate.py: --clip_denoised must be on or off, got {cfg.clip_denoised!r}")
+        extra["clip_denoised"] = cfg.clip_denoised == "on"
     x = gen.generate(list(captions), lengths.tolist(), guidance=None if cfg.guidance < 0 else cfg.guidance,
                      steps=cfg.steps or None, sampler=cfg.sampler or None, seed=seed, **extra)  # (B, T, D)
     raw = x.float().cpu().numpy() * gen.std + gen.mean  # de-normalise with the generator's statistics
