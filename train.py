@@ -86,7 +86,7 @@ class TrainConfig:
     # sampling defaults stored in the checkpoint (sample.py / evaluate.py use them unless overridden)
     sampler: str = "sde-dpm++2m-karras"  # sde-dpm++2m-karras (StableMoFusion) | dpm++2m | ddpm
     sample_steps: int = 10            # solver steps
-    guidance: float = 1.0             # CFG scale: 1 on the embedded dataset (sweep_guidance.py), 2.5 paper preset
+    guidance: float = 1.5             # CFG scale: 1.5 on the embedded dataset (sweep_guidance.py), 2.5 paper preset
     guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
     clip_denoised: bool = True        # sampling clamps x0 predictions to the train split's per-dim range (data.py)
     # method: LUMA (arXiv 2509.25304) = the baseline + MoCLIP text + dual anchors (anchors.py); flags for Tables 2-4
