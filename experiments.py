@@ -496,6 +496,8 @@ def main(argv: list[str]) -> None:
             elif not job.note:
                 failed += [] if execute(job, cfg, commit) else [head]
                 write_reports(cfg, table)
+        if not cfg.dry_run and (Path(cfg.out) / f"{table}.csv").is_file():
+            write_reports(cfg, table)                  # also when every row was done: merged CSVs, new layout
     if failed:
         sys.exit("experiments.py: failed runs:\n" + "\n".join(failed))
 

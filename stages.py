@@ -24,7 +24,6 @@ import torch
 import torch.distributed as dist
 
 
-
 def parse_options(cls, argv: list[str], presets: dict, script: str, dataset_presets: dict | None = None,
                   hints: dict | None = None):
     """`--key=value`, `--key value` and `--flag` overrides of dataclass cls on top of a preset: --preset=<name>,
