@@ -33,7 +33,7 @@ def read(path):
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("gradflow")
-    run(ROOT / "train.py", "--out_dir=base", *TINY, cwd=work)
+    run(ROOT / "train.py", "--method=baseline", "--out_dir=base", *TINY, cwd=work)
     run(ROOT / "moclip.py", "--data_root=synth", "--num_motions=24", "--epochs_stage1=1", "--epochs_stage2=1",
         "--width=16", "--layers=1", "--heads=2", "--ff_dim=16", "--embed_dim=8", "--batch_size=4",
         "--out=moclip.pt", cwd=work)
