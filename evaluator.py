@@ -15,8 +15,7 @@ Networks and vectorizer follow EricGuo5513/text-to-motion networks/modules.py an
 <name> is "t2m" (HumanML3D), "kit" (KIT-ML) or the dataset's name ("synthetic"). Training from scratch follows T2M's
 recipe: a movement auto-encoder (train_decomp_v3.py: 24-frame windows, L1 reconstruction + 0.001 sparsity + 0.001
 smoothness), then text-motion matching (train_tex_mot_match.py: Adam 1e-4, batch 32, grad clip 0.5, contrastive loss
-with margin 10 on shifted negatives, frozen movement encoder, `finest` = lowest validation loss).
-Here `finest` is the epoch with the highest validation R-Precision top 3 (ties: lower loss), see below.
+with margin 10 on shifted negatives, frozen movement encoder, `finest` = lowest validation loss), except as below.
 
 Choices made here (documented in the README too):
 - A trained evaluator's mean/std are computed from the train split with the HumanML3D recipe (per-dim mean, std
@@ -24,11 +23,9 @@ Choices made here (documented in the README too):
   are ~Std/25 on those dims by accident (T2M divides one array in place twice, SPEC 1.6); we do not copy the accident.
 - Without GloVe vectors, word embeddings (300-d) are learned with the text encoder over the train split's words and
   saved as <dir>/<name>/glove/our_vab_* so WordVectorizer loads them like GloVe.
-- `finest` is chosen by validation R-Precision top 3, not validation loss: on the embedded dataset (version 2) the
-  margin loss bottomed out at epoch 2 of 5 while R@3, the figure the evaluator exists for, kept rising (0.56 -> 0.73).
-  Matching uses Adam with a cosine decay from 3e-4 over 15 epochs (the embedded train split gives 63 batches an
-  epoch, far fewer steps than T2M); at a constant 3e-4 validation R@3 swung between 0.65 and 0.83 from one epoch to
-  the next. Validation runs 4 passes with fixed caption draws and batches, the same every epoch.
+- `finest` = highest validation R@3 (ties: lower loss): on embedded v2 the loss bottomed at epoch 2 of 5 while R@3
+  kept rising. Matching: Adam, cosine decay from 3e-4 over 15 epochs (63 batches an epoch here, far fewer steps than
+  T2M; a constant 3e-4 swung R@3 between 0.65 and 0.83); 4 validation passes with fixed draws, the same every epoch.
 - The GRUs pack with enforce_sorted=False (as T2M-GPT's copy): same result as sorting by length, pairs keep batch order.
 
 Run: python evaluate.py --train_evaluator --dataset=synthetic ; test: python -m pytest tests/test_evaluate.py -q
@@ -548,7 +545,6 @@ def train_evaluator(root, info: DatasetInfo, evaluator_dir, cfg: TrainEvaluatorC
     (out / "text_mot_match" / "train_config.json").write_text(json.dumps(
         {**asdict(cfg), "seed": seed, "data_root": str(root), "word_vectors_used": "learned" if learned else "glove",
          "best_val_R3": best[0], "best_val_loss": -best[1], "autoencoder_s": round(t_ae, 1),
-         "matching_s": round(time.time() - t_match, 1),
-         "total_s": round(time.time() - t_start, 1)}, indent=2))
+         "matching_s": round(time.time() - t_match, 1), "total_s": round(time.time() - t_start, 1)}, indent=2))
     print(f"evaluator written to {out} in {time.time() - t_start:.0f} s (auto-encoder {t_ae:.0f} s)")
     return finest

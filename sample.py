@@ -81,8 +81,9 @@ class Generator:
         zeroed past its own length (StableMoFusion's protocol). guidance/steps/sampler default to the training
         config (CFG 2.5, 10 solver steps, SDE-DPM-Solver++(2M) Karras); guidance_rescale (CFG rescale phi, unet.py)
         to the config's, 0 (off) for checkpoints written before it existed; clip_denoised (clamp x0 predictions to
-        the training range) to the config's, on for checkpoints written before it existed. Returns float32 (B, T, D) on the CPU in the
-        generator's normalised space. Raises ValueError on mismatched inputs or an unknown sampler."""
+        the training range) to the config's, on for checkpoints written before it existed. Returns float32
+        (B, T, D) on the CPU in the generator's normalised space. Raises ValueError on mismatched inputs or an
+        unknown sampler."""
         if len(captions) != len(lengths) or not captions:
             raise ValueError(f"generate: need as many captions as lengths, got {len(captions)} and {len(lengths)}")
         sampler = sampler or self.config["sampler"]

@@ -3,7 +3,7 @@
     python train.py                                  # LUMA on the embedded dataset, CPU-sized (MoCLIP first if absent)
     python train.py --dataset=humanml3d              # paper settings (StableMoFusion / LUMA Sec. 4.1), for a GPU
     python train.py --method=baseline                # the anchor-free StableMoFusion U-Net
-    python train.py --method=luma+atm                # LUMA + ATM's alignment losses (atm_losses.py); --method=atm: ATM alone
+    python train.py --method=luma+atm                # LUMA + ATM's alignment losses (atm_losses.py); atm: ATM alone
     python train.py --method=latent_ar               # MoLingo: autoencoder, then masked AR generator (latent_ar.py)
     python train.py --dataset=kit --data_root=/data/KIT-ML
     python train.py --steps=20 --base_dim=32 --log_every=5   # any field of TrainConfig as --key=value
