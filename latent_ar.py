@@ -539,6 +539,7 @@ def main(argv: list[str]) -> None:
     if cfg.stage == "bench" and rank == 0:
         benchmark(cfg)
     if world > 1:
+        dist.barrier()  # every rank past rank 0's last write: destroying the group earlier can hang gloo
         dist.destroy_process_group()
 
 

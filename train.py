@@ -532,6 +532,7 @@ def main(argv: list[str]) -> None:
     if master:
         print(f"done: {ckpt_path}")
     if ddp:
+        dist.barrier()  # every rank past its last collective and rank 0's write: destroying earlier can hang gloo
         dist.destroy_process_group()
 
 

@@ -214,7 +214,7 @@ latent_ar.main(sys.argv[3:])
 def run(args, cwd, killed_after=None, nproc=1, check=True):
     script = [str(ROOT / "latent_ar.py")] if killed_after is None else [str(cwd / "killed.py"), *killed_after]
     launcher = [sys.executable] if nproc == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=29561"]
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone"]
     proc = subprocess.run([*launcher, *script, *args], cwd=cwd, env=dict(ENV, PYTHONPATH=str(ROOT)),
                           capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:

@@ -21,7 +21,7 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THR
 
 def run(args, cwd, nproc=1, check=True):
     launcher = [sys.executable] if nproc == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=29547"]
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone"]
     proc = subprocess.run([*launcher, str(ROOT / "train.py"), *map(str, args)], cwd=cwd, env=ENV,
                           capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:

@@ -191,7 +191,7 @@ def test_resume_after_kill(work):
 
 def test_torchrun_two_cpu_processes(work):
     work, _ = work
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                            str(ROOT / "train.py"), "--data_root=synth", "--steps=3", "--out_dir=ddp", *TINY],
                           cwd=work, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
