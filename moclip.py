@@ -79,8 +79,7 @@ class MoCLIPConfig:
 
 # MoCLIP sized for CLIP ViT-B/32 on a GPU (SPEC 6.3 A): train.py's humanml3d / kit runs train it with these.
 PAPER = dict(width=512, layers=4, heads=8, ff_dim=1024, embed_dim=512, frame_stride=1, epochs_stage1=5,
-             epochs_stage2=15,
-             lr=1e-4, lr_finetune=1e-5)
+             epochs_stage2=15, lr=1e-4, lr_finetune=1e-5)
 
 
 def sinusoidal_pe(length: int, dim: int) -> torch.Tensor:
