@@ -243,6 +243,7 @@ def sample_latents(model, text, text_mask, null_text, null_mask, num_tokens, ite
 @dataclass
 class LatentARConfig(AEConfig):
     stage: str = "all"                # all (ae, then gen) | ae | gen | bench
+    bench_unet: str = "cpu"           # --stage=bench: the unet.PRESETS size of the U-Net it is timed against
     ae_ckpt: str = ""                 # '' -> <out_dir>/ae.pt; another run's ae.pt shares its autoencoder (no stage ae)
     # text encoder for the generator (frozen; token states cached once per caption)
     text_encoder: str = ""            # '' -> packaged all-MiniLM-L6-v2; paper preset: openai/clip-vit-base-patch32
@@ -281,7 +282,7 @@ PRESETS = {
                   text_encoder="openai/clip-vit-base-patch32",
                   d_model=1024, num_layers=16, num_heads=16, text_layers=6, flow_width=1280, flow_depth=8,
                   gen_lr=5e-5 * 64 / 256, gen_warmup=5000, gen_steps=300_000, gen_batch_size=64, ema_decay=0.9999,
-                  guidance=5.5, log_every=100, save_every=5000, precision="bf16"),     # official: AMP autocast
+                  guidance=5.5, log_every=100, save_every=5000, precision="bf16", bench_unet="paper"),     # official: AMP autocast
 }
 DATASET_PRESETS = {"humanml3d": "paper", "kit": "paper"}                        # real datasets: paper sizes
 HINTS = {k: f"latent_ar trains two stages: --ae_{k} and --gen_{k}" for k in ("steps", "batch_size", "lr", "warmup")}
@@ -484,13 +485,14 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
 
 def benchmark(cfg: LatentARConfig, batch: int = 32, repeats: int = 2) -> dict:
     """Seconds per motion at batch `batch`, T = max_motion_length: this checkpoint's generate() at its defaults vs
-    sample.Generator on an untrained CPU-preset CondUnet1D (10-step SDE-DPM-Solver++(2M), CFG), interleaved."""
+    sample.Generator on an untrained CondUnet1D of unet.PRESETS[--bench_unet] (10-step SDE-DPM-Solver++(2M), CFG),
+    interleaved; both in fp32."""
     from sample import Generator
     from unet import PRESETS as UNET_PRESETS, CondUnet1D
     path = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar") / "ckpt.pt"
     device = pick_device(cfg.device)
     gen = LatentARGenerator(torch.load(path, map_location="cpu", weights_only=True), device)
-    margs = dict(UNET_PRESETS["cpu"], input_dim=gen.info.feat_dim, text_dim=gen.text_encoder.dim)
+    margs = dict(UNET_PRESETS[cfg.bench_unet], input_dim=gen.info.feat_dim, text_dim=gen.text_encoder.dim)
     unet = CondUnet1D(**margs)
     config = dict(dataset=cfg.dataset, text_max_length=77, num_timesteps=1000, sampler="sde-dpm++2m-karras",
                   sample_steps=10, guidance=2.5)
@@ -508,7 +510,7 @@ def benchmark(cfg: LatentARConfig, batch: int = 32, repeats: int = 2) -> dict:
     out["ratio_latent_ar_over_unet"] = out["latent_ar"] / out["unet_dpm10"]
     print(f"bench (batch {batch}, {lengths[0]} frames, {device}, {torch.get_num_threads()} threads): latent_ar "
           f"{cfg.decode_iters} iterations x {cfg.flow_steps} flow steps {out['latent_ar']:.3f} s/motion; U-Net "
-          f"10-step SDE-DPM-Solver++ {out['unet_dpm10']:.3f} s/motion; ratio {out['ratio_latent_ar_over_unet']:.2f}")
+          f"{cfg.bench_unet} 10-step SDE-DPM-Solver++ {out['unet_dpm10']:.3f} s/motion; ratio {out['ratio_latent_ar_over_unet']:.2f}")
     return out
 
 
@@ -517,7 +519,7 @@ def main(argv: list[str]) -> None:
     on the preset of --preset (default: cpu; paper for humanml3d and kit), data-parallel under torchrun."""
     cfg = parse_options(LatentARConfig, argv, PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
     choices = dict(dataset=list(DATASETS), stage=["all", "ae", "gen", "bench"], text_cond=["cross", "single"],
-                   cfg_schedule=["constant", "linear"], precision=["fp32", "bf16"])
+                   cfg_schedule=["constant", "linear"], precision=["fp32", "bf16"], bench_unet=["cpu", "paper"])
     for key, valid in choices.items():
         if getattr(cfg, key) not in valid:
             sys.exit(f"latent_ar.py: --{key} must be one of {valid}, got {getattr(cfg, key)!r}")
