@@ -223,18 +223,21 @@ def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> lis
 # ----------------------------------------------------------------------------------------------------------------
 # Running: subprocesses, times, evaluate.py's JSON, the CSV
 # ----------------------------------------------------------------------------------------------------------------
-STEP_LINE = re.compile(r"^step\s+(\d+)/\d+ .*\|\s*([\d.]+) ms/step")
+STEP_LINE = re.compile(r"^(ae |gen )?step\s+(\d+)/\d+ .*\|\s*([\d.]+) ms/step")
 
 
 def loop_seconds(log: str, start: int = 0) -> float:
     """Training-loop seconds from train.py's log: sum over its "step N/M | ... | x ms/step" lines of the steps since
-    the previous line times x (`start`: the step a resumed run began at)."""
-    total, prev = 0.0, start
+    the previous line times x (`start`: the step a resumed run began at). latent_ar's "ae step" and "gen step" lines
+    count as two loops, each from step 0."""
+    total, prev, stage = 0.0, start, None
     for line in log.splitlines():
         m = STEP_LINE.match(line.strip())
         if m:
-            step = int(m.group(1))
-            total, prev = total + (step - prev) * float(m.group(2)) / 1000, step
+            if m.group(1) != stage:
+                stage, prev = m.group(1), 0
+            step = int(m.group(2))
+            total, prev = total + (step - prev) * float(m.group(3)) / 1000, step
     return total
 
 

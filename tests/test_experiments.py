@@ -127,6 +127,8 @@ def test_steps_to_reach_interpolates():
     log = "step 100/300 | loss 1 | lr 1 | 20.0 ms/step | x\nnoise\nstep    300/300 | loss 1 | 10.0 ms/step | x\n"
     assert ex.loop_seconds(log) == pytest.approx(100 * 0.02 + 200 * 0.01)
     assert ex.loop_seconds(log, start=50) == pytest.approx(50 * 0.02 + 200 * 0.01)
+    two_stages = "ae step 100/200 | 10.0 ms/step\nae step 200/200 | 30.0 ms/step\ngen step 100/100 | 50.0 ms/step\n"
+    assert ex.loop_seconds(two_stages) == pytest.approx(100 * 0.01 + 100 * 0.03 + 100 * 0.05)   # latent_ar
 
 
 FAKE = textwrap.dedent("""
