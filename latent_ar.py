@@ -282,7 +282,8 @@ PRESETS = {
                   text_encoder="openai/clip-vit-base-patch32",
                   d_model=1024, num_layers=16, num_heads=16, text_layers=6, flow_width=1280, flow_depth=8,
                   gen_lr=5e-5 * 64 / 256, gen_warmup=5000, gen_steps=300_000, gen_batch_size=64, ema_decay=0.9999,
-                  guidance=5.5, log_every=100, save_every=5000, precision="bf16", bench_unet="paper"),     # official: AMP autocast
+                  guidance=5.5, log_every=100, save_every=5000, precision="bf16",     # official: AMP autocast
+                  bench_unet="paper"),
 }
 DATASET_PRESETS = {"humanml3d": "paper", "kit": "paper"}                        # real datasets: paper sizes
 HINTS = {k: f"latent_ar trains two stages: --ae_{k} and --gen_{k}" for k in ("steps", "batch_size", "lr", "warmup")}
@@ -484,9 +485,8 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
 
 
 def benchmark(cfg: LatentARConfig, batch: int = 32, repeats: int = 2) -> dict:
-    """Seconds per motion at batch `batch`, T = max_motion_length: this checkpoint's generate() at its defaults vs
-    sample.Generator on an untrained CondUnet1D of unet.PRESETS[--bench_unet] (10-step SDE-DPM-Solver++(2M), CFG),
-    interleaved; both in fp32."""
+    """Seconds per motion at batch `batch`, T = max_motion_length, fp32: this checkpoint's generate() at its defaults
+    vs sample.Generator on an untrained unet.PRESETS[--bench_unet] U-Net (10-step SDE-DPM++(2M), CFG), interleaved."""
     from sample import Generator
     from unet import PRESETS as UNET_PRESETS, CondUnet1D
     path = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar") / "ckpt.pt"
@@ -510,7 +510,8 @@ def benchmark(cfg: LatentARConfig, batch: int = 32, repeats: int = 2) -> dict:
     out["ratio_latent_ar_over_unet"] = out["latent_ar"] / out["unet_dpm10"]
     print(f"bench (batch {batch}, {lengths[0]} frames, {device}, {torch.get_num_threads()} threads): latent_ar "
           f"{cfg.decode_iters} iterations x {cfg.flow_steps} flow steps {out['latent_ar']:.3f} s/motion; U-Net "
-          f"{cfg.bench_unet} 10-step SDE-DPM-Solver++ {out['unet_dpm10']:.3f} s/motion; ratio {out['ratio_latent_ar_over_unet']:.2f}")
+          f"{cfg.bench_unet} 10-step SDE-DPM-Solver++ {out['unet_dpm10']:.3f} s/motion; "
+          f"ratio {out['ratio_latent_ar_over_unet']:.2f}")
     return out
 
 
