@@ -254,11 +254,12 @@ class ATMLoss(nn.Module):
         self.epsilon, self.gamma, self.lambda_atm, self.temperature = epsilon, gamma, lambda_atm, temperature
 
     def forward(self, encoder, x0_hat: torch.Tensor, x0: torch.Tensor, lengths: torch.Tensor,
-                text_emb: torch.Tensor, text_sim: torch.Tensor) -> dict:
+                text_emb: torch.Tensor, text_sim: torch.Tensor, real_emb: torch.Tensor | None = None) -> dict:
         """encoder: frozen, eval-mode object with encode_motion(x (B, T, D), lengths (B,)) -> (B, E);
         x0_hat (B, T, D) the generator's x0 prediction WITH gradient (any float dtype, used as float32); x0 (B, T, D)
         real normalised motion; lengths (B,) valid frames; text_emb (B, E) alignment-space caption embeddings and
-        text_sim (B, B) Sentence-BERT caption cosines, both without gradient.
+        text_sim (B, B) Sentence-BERT caption cosines, both without gradient; real_emb (B, E): encoder.encode_motion(x0,
+        lengths) when the caller has it already (luma+atm: LUMA's f_tem target), else computed here.
         Returns {"inter", "intra": 0-dim float32 tensors (constant 0 when switched off or nothing contributes),
         "loss": lambda (inter + intra), the term added to L_mse (eq. 8); "gate_rate": float, fraction of samples with
         cos(m^_i, m_i) < gamma; "excluded_rate": float, fraction of the B(B-1) pairs (i, j) excluded by epsilon;
@@ -272,8 +273,10 @@ class ATMLoss(nn.Module):
                              f"text_sim ({B}, {B}); got {tuple(x0_hat.shape)}, {tuple(lengths.shape)}, "
                              f"{tuple(text_emb.shape)}, {tuple(text_sim.shape)}")
         x0_hat, x0 = x0_hat.float(), x0.float()
-        with torch.no_grad():
-            real_emb = encoder.encode_motion(x0, lengths).float()                     # (B, E) m_i
+        if real_emb is None:
+            with torch.no_grad():
+                real_emb = encoder.encode_motion(x0, lengths)                         # (B, E) m_i
+        real_emb = real_emb.detach().float()
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.use_inter):
             gen_emb = encoder.encode_motion(x0_hat, lengths).float()                  # (B, E) m^_i
         text_emb = text_emb.to(gen_emb)

@@ -484,8 +484,8 @@ def main(argv: list[str]) -> None:
             terms = [loss.detach(), zero, zero, zero, zero]
             total = loss
             lengths = batch["length"].to(device, non_blocking=True)
+            target = None                                                        # f_tem(x0), shared with ATM
             if anchors is not None:  # LUMA eq. 10: L_DDPM + zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
-                target = None
                 if cfg.anchor_tem:
                     with torch.no_grad():
                         target = moclip_model.encode_motion(x0, lengths)         # f_tem(x0) (B, D_a), frozen
@@ -494,7 +494,8 @@ def main(argv: list[str]) -> None:
                 terms[1:3] = anchor_terms["fre"].detach(), anchor_terms["tem"].detach()
             if atm is not None:  # ATM eq. 8: + lambda (L_inter + L_intra) on the x0 prediction, through frozen MoCLIP
                 out = atm(moclip_model, extras["x0_pred"].float(), x0, lengths,
-                          moclip_text.get(batch["caption"], device), caption_similarity(sbert.get(batch["caption"])))
+                          moclip_text.get(batch["caption"], device), caption_similarity(sbert.get(batch["caption"])),
+                          real_emb=target)                                 # luma+atm: f_tem(x0) is m_i, one pass
                 total = total + out["loss"]
                 terms[3:5] = out["inter"].detach(), out["intra"].detach()
                 atm_stats += [out["gate_rate"], out["excluded_rate"], out["no_valid"]]

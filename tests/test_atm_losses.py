@@ -195,6 +195,8 @@ def test_atm_loss_module_end_to_end_with_known_gate_and_values():
     assert out["inter"].item() == pytest.approx(expected, abs=1e-5)
     assert out["loss"].item() == pytest.approx(0.01 * (expected + 2.0), abs=1e-6)
     assert out["excluded_rate"] == 0 and out["no_valid"] == 0
+    shared = atm(enc, x0_hat, x0, lengths, text, no_sim(2), real_emb=enc.encode_motion(x0, lengths))   # luma+atm
+    assert all(torch.equal(shared[k], out[k]) for k in ("inter", "intra", "loss"))
     off = ATMLoss(clip_len=2, min_clip_frames=1, use_inter=False, use_intra=False)(enc, x0_hat, x0, lengths, text,
                                                                                     torch.ones(2, 2))
     assert off["loss"].item() == 0 and off["excluded_rate"] == 1.0 and off["no_valid"] == 2
