@@ -49,8 +49,9 @@ import torch.nn.functional as F
 
 from data import DATASETS, load_stats
 from motion_ae import AEConfig, LabelledMotions, MotionAE, train_autoencoder
-from stages import (average_gradients, build_text_cache, gather_rng_states, parse_options, pick_device,
-                    resume_or_seed, save_atomic, setup_distributed, shard_batch, stage_checkpoint, warmup_cosine)
+from stages import (average_gradients, build_text_cache, finish_distributed, gather_rng_states, parse_options,
+                    pick_device, resume_or_seed, save_atomic, setup_distributed, shard_batch, stage_checkpoint,
+                    warmup_cosine)
 
 NULL_PROMPT = "This is a null prompt with no semantic meaning."  # MoLingo's dropped caption (SPEC 9.4)
 
@@ -541,9 +542,7 @@ def main(argv: list[str]) -> None:
         train_generator(cfg, device, rank, world)
     if cfg.stage == "bench" and rank == 0:
         benchmark(cfg)
-    if world > 1:
-        dist.barrier()  # every rank past rank 0's last write: destroying the group earlier can hang gloo
-        dist.destroy_process_group()
+    finish_distributed(world)                                                         # barrier, then destroy
 
 
 if __name__ == "__main__":

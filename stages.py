@@ -128,6 +128,17 @@ def rng_state(device: torch.device) -> dict:
     return state
 
 
+def finish_distributed(world: int) -> None:
+    """End a torchrun run without gloo's exit deadlock (seen in CI and with py-spy here: the main thread, holding the
+    GIL, in ~ProcessGroupGloo joining a gloo worker thread that waits for the GIL to free the Python tensors of a
+    finished all_gather_object). A barrier puts every rank past its last collective and rank 0's writes; a short
+    sleep releases the GIL so the workers finish dropping completed works before the group is destroyed."""
+    if world > 1:
+        dist.barrier()
+        time.sleep(0.2)
+        dist.destroy_process_group()
+
+
 def gather_rng_states(device: torch.device, world: int) -> list[dict]:
     """Every process's rng_state, rank order (a collective under torchrun: all processes call it)."""
     if world == 1:

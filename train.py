@@ -534,6 +534,7 @@ def main(argv: list[str]) -> None:
         print(f"done: {ckpt_path}")
     if ddp:
         dist.barrier()  # every rank past its last collective and rank 0's write: destroying earlier can hang gloo
+        time.sleep(0.2)  # GIL released: gloo's workers free finished works first (else ~ProcessGroupGloo deadlocks)
         dist.destroy_process_group()
 
 
