@@ -28,6 +28,7 @@ is then faster. One replication on the embedded test split (450 motions) takes ~
 Test: python -m pytest tests/test_evaluate.py -q
 """
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -42,7 +43,7 @@ from tqdm import tqdm
 
 from action_checks import check_action, single_action_label
 from data import DATASETS, load_split
-from evaluator import (EvalDataset, TrainEvaluatorConfig, eval_loader, evaluator_name, load_evaluator,
+from evaluator import (EvalDataset, TrainEvaluatorConfig, eval_loader, evaluator_name, evaluator_paths, load_evaluator,
                        train_evaluator)
 from motion import recover_from_ric
 from realism import realism_figures, root_speed_fidelity
@@ -174,9 +175,13 @@ def calculate_multimodality(activation: np.ndarray, multimodality_times: int) ->
 
 
 def get_metric_statistics(values, replication_times: int) -> tuple[float, float]:
-    """(mean, 95% confidence half-width 1.96 * std / sqrt(R)) with the population std (np.std, ddof=0), as T2M."""
+    """(mean, 95% confidence half-width 1.96 * std / sqrt(R)) with the population std (np.std, ddof=0), as T2M.
+    The protocol reports it over R = 20 replications; with fewer, format_table shows the range instead."""
     values = np.asarray(values, dtype=np.float64)
     return float(values.mean(axis=0)), float(1.96 * values.std(axis=0) / np.sqrt(replication_times))
+
+
+PROTOCOL_REPLICATIONS = 20  # T2M's final_evaluations.py: the 95% interval 1.96 std / sqrt(R) is reported over R = 20
 
 
 def retrieval_metrics(text_emb, motion_emb, chunk: int = 32, metric: str = "euclidean") -> dict:
@@ -280,6 +285,23 @@ def joints_of(raw: np.ndarray, lengths, joints_num: int) -> list:
     return [recover_from_ric(raw[i, :int(n)].astype(np.float64), joints_num) for i, n in enumerate(lengths)]
 
 
+def generator_settings(cfg: EvalConfig, gen) -> dict:
+    """{"method", "guidance", "clip_denoised"} the generated row was sampled with (the checkpoint's unless overridden;
+    clip_denoised "n/a" for generators without the x0 clamp, as latent_ar); {} without a generator."""
+    if gen is None:
+        return {}
+    conf = getattr(gen, "config", {})
+    latent = not hasattr(gen, "x0_range")
+    clip = "n/a" if latent else cfg.clip_denoised or ("on" if conf.get("clip_denoised", True) else "off")
+    return {"method": conf.get("method", "latent_ar" if latent else "baseline"),
+            "guidance": cfg.guidance if cfg.guidance >= 0 else conf.get("guidance", ""), "clip_denoised": clip}
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes (the evaluator checkpoint a result row was measured with)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _seed(*keys: int) -> int:
     """An independent sampling seed for each (replication, stream, index)."""
     return int(np.random.SeedSequence(keys).generate_state(1)[0])
@@ -345,24 +367,46 @@ METRICS = [("R_precision_top1", "R Precision Top 1 ↑"), ("R_precision_top2", "
            ("MultiModality", "MultiModality ↑")]  # (JSON key, table header)
 
 
-REALISM = [("skating_ratio", "Skating ratio ↓"), ("penetration", "Penetration (m) ↓"), ("floating", "Floating (m) ↓"),
+REALISM = [("skating_ratio", "Skating ratio ↓"), ("penetration_mm", "Penetration (mm) ↓"),
+           ("floating_mm", "Floating (mm) ↓"),
            ("root_speed", "Root speed (m/s)"), ("root_speed_ratio", "Root speed ratio →1"),
            ("root_speed_MAE", "Root speed MAE (m/s) ↓"), ("action_success", "Action success ↑")]
 
 
 def summarize(replications: list[dict], replication_times: int) -> dict:
-    """{row: {metric: (mean, ci)}} over replications, for every metric present in all of them (an action absent
-    from one replication's crop of the split is skipped)."""
-    return {row: {m: get_metric_statistics([r[row][m] for r in replications], replication_times)
-                  for m in vals if all(m in r[row] for r in replications)} for row, vals in replications[0].items()}
+    """{row: {metric: (mean, ci95, min, max)}} over replications (ci95: get_metric_statistics, T2M's), for every
+    metric present in all of them (an action absent from one replication's crop of the split is skipped)."""
+    def stats(values):
+        return (*get_metric_statistics(values, replication_times), float(np.min(values)), float(np.max(values)))
+    return {row: {m: stats([r[row][m] for r in replications]) for m in vals if all(m in r[row] for r in replications)}
+            for row, vals in replications[0].items()}
 
 
-def format_table(summary: dict, title: str = "", columns=METRICS) -> str:
-    """Markdown table laid out like Table 1 of the papers: value±CI, '-' where a metric does not apply."""
-    lines = ([f"**{title}**", ""] if title else []) + ["| Methods | " + " | ".join(h for _, h in columns) + " |",
-                                                       "|---" * (len(columns) + 1) + "|"]
+def interval_note(replication_times: int) -> str:
+    """What the cells of format_table mean for R replications."""
+    if replication_times >= PROTOCOL_REPLICATIONS:
+        return f"mean ± 95% interval 1.96 σ/√R over R = {replication_times} replications (T2M)"
+    return (f"mean [min, max] over R = {replication_times} replication{'s' * (replication_times > 1)}; fewer than the "
+            f"protocol's {PROTOCOL_REPLICATIONS}, so no 95% interval")
+
+
+def format_table(summary: dict, title: str = "", columns=METRICS, replication_times: int = PROTOCOL_REPLICATIONS,
+                 digits: dict | None = None) -> str:
+    """Markdown table laid out like Table 1 of the papers: mean±CI with R >= 20 replications (the protocol's), else
+    mean [min, max] (interval_note); '-' where a metric does not apply. digits: decimals per metric (default 3)."""
+    lines = ([f"**{title}** ({interval_note(replication_times)})", ""] if title else []) + [
+        "| Methods | " + " | ".join(h for _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row, vals in summary.items():
-        cells = [f"{vals[m][0]:.3f}±{vals[m][1]:.3f}" if m in vals else "-" for m, _ in columns]
+        cells = []
+        for m, _ in columns:
+            d = (digits or {}).get(m, 3)
+            if m not in vals:
+                cells.append("-")
+            elif replication_times >= PROTOCOL_REPLICATIONS:
+                cells.append(f"{vals[m][0]:.{d}f}±{vals[m][1]:.{d}f}")
+            else:
+                cells.append(f"{vals[m][0]:.{d}f}" + (f" [{vals[m][2]:.{d}f}, {vals[m][3]:.{d}f}]"
+                                                      if replication_times > 1 else ""))
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -396,6 +440,7 @@ def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
                          f"without replacement), got {cfg.replication_times}, {cfg.mm_num_repeats}, {cfg.mm_num_times}")
     name = evaluator_name(info)
     evaluator = load_evaluator(cfg.evaluator_dir, name, info.feat_dim, cfg.device)
+    sha = file_sha256(evaluator_paths(cfg.evaluator_dir, name)["finest"])  # which evaluator produced the figures
     dataset = EvalDataset(load_split(root, cfg.split, info), info, evaluator.mean, evaluator.std,
                           evaluator.word_vectorizer, with_index=True)
     label_files = [root / "frame_labels" / f"{it['name']}.json" for it in dataset.items]
@@ -424,19 +469,21 @@ def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
             f" actions {m['action_success']:.2f}" if "action_success" in m else "")
             for row, m in replications[-1].items()) + f" | {times[-1]:.1f} s")
     summary = summarize(replications, cfg.replication_times)
-    title = f"{dataset_name} {cfg.split} split, evaluator {name}, {cfg.replication_times} replications"
-    table = format_table(summary, title)
+    title = f"{dataset_name} {cfg.split} split, evaluator {name} (sha256 {sha[:12]})"
+    table = format_table(summary, title, replication_times=cfg.replication_times)
     if any("skating_ratio" in v for v in summary.values()):
         table += "\n" + format_table(summary, "Realism (realism.py) and instruction following (action_checks.py)",
-                                     REALISM)
+                                     REALISM, cfg.replication_times, {"penetration_mm": 1, "floating_mm": 1})
     if any("action_success" in v for v in summary.values()):
         n = sum(lab is not None for lab in dataset.labels)
-        table += f"\n**Action success per action ({n} single-action {cfg.split} motions)**\n\n" + \
-            format_actions(summary)
+        table += f"\n**Action success per action ({n} single-action {cfg.split} motions; mean over " \
+                 f"{cfg.replication_times} replications)**\n\n" + format_actions(summary)
     out_dir = Path(cfg.out_dir or (Path(cfg.ckpt).parent if gen is not None else Path(cfg.evaluator_dir) / name))
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": asdict(cfg), "dataset": dataset_name, "data_root": str(root), "evaluator": name,
-              "summary": {row: {m: {"mean": v[0], "ci95": v[1]} for m, v in vals.items()}
+              "evaluator_sha256": sha, "generator": generator_settings(cfg, gen),
+              "multimodality": [cfg.mm_num_samples, cfg.mm_num_repeats, cfg.mm_num_times],
+              "summary": {row: {m: {"mean": v[0], "ci95": v[1], "min": v[2], "max": v[3]} for m, v in vals.items()}
                           for row, vals in summary.items()},
               "replications": replications, "seconds_per_replication": times}
     stem = f"eval_{dataset_name}_{cfg.split}"                                 # one file pair per test split

@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import evaluate
+import results as result_rows
 from evaluate import EvalConfig
 
 
@@ -37,12 +39,14 @@ from evaluate import EvalConfig
 class SweepConfig:
     scales: str = "1,1.5,2,2.5,3.5"   # guidance scales, comma-separated
     rescale: float = 0.7              # CFG rescale phi tried at the best two scales (0 skips that part)
-    seeds: int = 2                    # replications (seeds) per setting
+    seeds: int = 2                    # replications per setting (evaluate.py seeds seed*1000+r)
     split: str = "val"                # never test: the choice is made on validation data
     prompts: str = ("a person walks backward:walk_backward,a person walks forward:walk,"
                     "a person jumps in place:jump,a man turns left:turn_left")   # "text:action" pairs
     prompt_samples: int = 4           # samples per prompt and setting (120 frames each)
     prompts_only: bool = False        # skip the evaluation sweep, print only the prompt table
+    results: str = "results"          # append each setting's result row to <results>/guidance_sweep.csv ('' = no)
+    table: str = "guidance_sweep"     # the result table (CSV file name) the rows go to
 
 
 SWEEP = [("FID", "FID ↓"), ("R_precision_top3", "R-Precision Top 3 ↑"), ("skating_ratio", "Skating ratio ↓"),
@@ -76,14 +80,23 @@ def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
     out_dir = Path(cfg.out_dir or Path(cfg.ckpt).parent)
     base = dataclasses.replace(cfg, split=sweep.split, replication_times=sweep.seeds, mm_num_samples=0,
                                compare_split="")
-    results, real, t0 = {}, None, time.time()
+    results, real, t0, rows = {}, None, time.time(), []
+    ckpt = Path(cfg.ckpt)
+    step = int(torch.load(ckpt, map_location="cpu", weights_only=True).get("step", 0)) if ckpt.is_file() else 0
 
     def run(g, phi):
         run_cfg = dataclasses.replace(base, guidance=g, guidance_rescale=phi,
                                       out_dir=str(out_dir / "sweep" / f"g{g:g}_phi{phi:g}"))
         res = evaluate.run_evaluation(run_cfg, gen)
         summary = {row: {m: (v["mean"], v["ci95"]) for m, v in vals.items()} for row, vals in res["summary"].items()}
-        results[(g, phi)] = next(v for row, v in summary.items() if row != "Real motion")
+        model = next(row for row in summary if row != "Real motion")
+        results[(g, phi)] = summary[model]
+        name = f"guidance {g:g}" + (f", CFG rescale {phi:g}" if phi else "")
+        rows.append(result_rows.row_from_eval(res, model, table=sweep.table, row=name, seed=cfg.seed, steps=step,
+                                              flags=f"--guidance={g:g} --guidance_rescale={phi:g}"))
+        if not any(r["row"] == "Real motion" for r in rows):
+            rows.append(result_rows.row_from_eval(res, "Real motion", table=sweep.table, row="Real motion",
+                                                  seed=cfg.seed, steps=0))
         return summary["Real motion"]
 
     for g in scales:
@@ -92,11 +105,11 @@ def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
         for g, _ in rank_settings(results)[:2]:
             run(g, sweep.rescale)
     best = rank_settings(results)
-    lines = [f"**Guidance sweep: {gen.dataset} {sweep.split} split, {sweep.seeds} seeds per setting, "
+    lines = [f"**Guidance sweep: {gen.dataset} {sweep.split} split, mean over {sweep.seeds} replications per setting, "
              f"{time.time() - t0:.0f} s**", "", "| guidance | CFG rescale | " + " | ".join(h for _, h in SWEEP) +
              " | rank |", "|---" * (len(SWEEP) + 3) + "|"]
     for k in sorted(results):
-        cells = [f"{results[k][m][0]:.3f}±{results[k][m][1]:.3f}" if m in results[k] else "-" for m, _ in SWEEP]
+        cells = [f"{results[k][m][0]:.3f}" if m in results[k] else "-" for m, _ in SWEEP]  # mean over R seeds
         lines.append(f"| {k[0]:g} | {k[1]:g} | " + " | ".join(cells) + f" | {best.index(k) + 1} |")
     cells = [f"{real[m][0]:.3f}" if m in real else "-" for m, _ in SWEEP]
     lines.append("| real motion | - | " + " | ".join(cells) + " | - |")
@@ -104,6 +117,9 @@ def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
                   f"{best[0][0]:g}, CFG rescale {best[0][1]:g}. Set it with train.py's --guidance / --guidance_rescale "
                   f"(or sample.py / evaluate.py --guidance)."]
     table = "\n".join(lines) + "\n"
+    if sweep.results:
+        result_rows.append_rows(Path(sweep.results) / f"{sweep.table}.csv", rows)
+        (Path(sweep.results) / "RESULTS.md").write_text(result_rows.render(sweep.results))
     (out_dir / "sweep_guidance.md").write_text(table)
     print(table + f"written: {out_dir / 'sweep_guidance.md'}")
     return table

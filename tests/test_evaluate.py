@@ -114,6 +114,17 @@ def test_confidence_interval_uses_population_std():
     assert ci == pytest.approx(1.96 * np.sqrt(1.25) / 2)  # population std of 1..4 is sqrt(1.25), not sqrt(5/3)
 
 
+def test_a_95_interval_only_at_the_protocols_20_replications():
+    reps = [{"M": {"FID": float(v)}} for v in range(20)]
+    summary = evaluate.summarize(reps[:2], 2)
+    assert summary["M"]["FID"] == pytest.approx((0.5, 1.96 * 0.5 / np.sqrt(2), 0.0, 1.0))
+    few = evaluate.format_table(summary, "t", [("FID", "FID")], replication_times=2)
+    assert "| M | 0.500 [0.000, 1.000] |" in few and "±" not in few and "R = 2 replications" in few
+    assert "no 95% interval" in few
+    full = evaluate.format_table(evaluate.summarize(reps, 20), "t", [("FID", "FID")], replication_times=20)
+    assert f"| M | 9.500±{1.96 * np.std(range(20)) / np.sqrt(20):.3f} |" in full and "R = 20" in full
+
+
 def test_retrieval_metrics():
     rng = np.random.default_rng(4)
     text = rng.normal(size=(96, 32))
@@ -396,7 +407,7 @@ def test_realism_columns_pair_generated_with_real_root_speed(trained, tmp_path):
                      replication_times=1, diversity_times=50, mm_num_samples=0)
     summary = run_evaluation(cfg, StandInGenerator(root))["summary"]
     real, model = summary["Real motion"], summary["standin"]
-    for key in ("skating_ratio", "penetration", "floating", "root_speed"):
+    for key in ("skating_ratio", "penetration_mm", "floating_mm", "root_speed"):
         assert key in real and key in model
     assert "root_speed_ratio" not in real and "action_success" not in model  # the toy data has no frame_labels
     # the stand-in returns each caption's real clip from frame 0, the real row a unit-length crop of it
@@ -411,8 +422,15 @@ def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained,
     root, d, _ = trained
     gen = StandInGenerator(root, best_guidance=1.5)
     cfg = EvalConfig(ckpt=str(tmp_path / "ckpt.pt"), data_root=str(root), evaluator_dir=str(d), diversity_times=20)
-    sweep = sweep_guidance.SweepConfig(scales="1,1.5,3.5", rescale=0.7, seeds=2)
+    sweep = sweep_guidance.SweepConfig(scales="1,1.5,3.5", rescale=0.7, seeds=2, results=str(tmp_path / "res"))
     table = sweep_guidance.sweep_guidance(cfg, sweep, gen)
+    import results
+    rows = results.read_rows(tmp_path / "res" / "guidance_sweep.csv")            # one result row per setting + real
+    assert len(rows) == 6 and {r["row"] for r in rows} == {"guidance 1", "Real motion", "guidance 1.5", "guidance 3.5",
+                                                           "guidance 1.5, CFG rescale 0.7", "guidance 1, CFG rescale 0.7"}
+    assert {r["split"] for r in rows} == {"val"} and all(r["replications"] == "2" for r in rows)
+    assert len(rows[0]["evaluator_sha256"]) == 64 and rows[0]["fid"] and rows[1]["method"] == "real"
+    assert (tmp_path / "res" / "RESULTS.md").read_text() == results.render(tmp_path / "res")
     settings = {c for c in gen.calls}
     assert settings == {(1.0, 0.0), (1.5, 0.0), (3.5, 0.0), (1.5, 0.7), (1.0, 0.7)}  # rescale at the best two
     assert "| 1.5 | 0 |" in table and table.rstrip().endswith("(or sample.py / evaluate.py --guidance).")

@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 import experiments as ex  # noqa: E402  (conftest puts the repository root on sys.path)
+import results  # noqa: E402
 
 
 def cfg(**kw):
@@ -28,7 +29,7 @@ def test_tables_and_metric_columns():
     for name, spec in ex.TABLES.items():                      # slugs name run directories: they must be distinct
         assert len({ex.slug(r) for r in spec["rows"]}) == len(spec["rows"]), name
     import evaluate
-    assert ex.METRIC_COLUMNS == [k for k, _ in evaluate.METRICS + evaluate.REALISM]
+    assert set(results.METRIC_NAMES) == {k for k, _ in evaluate.METRICS + evaluate.REALISM}
 
 
 def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
@@ -51,7 +52,8 @@ def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
     for c in evals:
         f = flags_of(c)
         assert f["--split"] in ("test", "test_novel") and f["--replication_times"] == "2"
-        assert f["--mm_num_samples"] == "0" and "--compare_split" not in f and f["--out_dir"].endswith("eval_step400")
+        assert (f["--mm_num_samples"], f["--mm_num_repeats"], f["--mm_num_times"]) == ("100", "30", "10")
+        assert "--compare_split" not in f and f["--out_dir"].endswith("eval_step400")
     proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--table=luma_ablation",
                            "--rows=w_o_film,Baseline,Bottleneck", "--dry_run"], capture_output=True, text=True)
     assert [ln.split(" | ")[1] for ln in proc.stdout.splitlines() if ln.startswith("# ")] == \
@@ -97,33 +99,36 @@ def test_convergence_is_segmented_with_a_fixed_decay():
 
 def test_csv_append_skip_and_markdown_ci(tmp_path):
     path = tmp_path / "t.csv"
-    base = {"table": "luma_table2", "steps": 400, "split": "test"}
-    ex.append_csv(path, [dict(base, row="LUMA (full)", seed=0, FID=1.0, R_precision_top3=0.5),
-                         dict(base, row="LUMA (full)", seed=1, FID=3.0, R_precision_top3=0.7)])
-    ex.append_csv(path, [dict(base, row="Baseline", seed=0, FID=4.0, **{"action/jump": 0.5})])  # a new column
-    rows = ex.read_csv(path)
-    assert len(rows) == 3 and rows[0]["FID"] == "1.0" and rows[2]["action/jump"] == "0.5"
-    assert list(rows[0])[:len(ex.COLUMNS)] == ex.COLUMNS
-    done = set(ex.latest(rows))
+    base = {"table": "luma_table2", "steps": 400, "split": "test", "method": "luma", "replications": 2}
+    results.append_rows(path, [dict(base, row="LUMA (full)", seed=0, fid=1.0, r_precision_top3=0.5),
+                               dict(base, row="LUMA (full)", seed=1, fid=3.0, r_precision_top3=0.7)])
+    results.append_rows(path, [dict(base, row="Baseline", seed=0, fid=4.0, method="baseline", action_jump=0.5)])
+    rows = results.read_rows(path)
+    assert len(rows) == 3 and rows[0]["fid"] == "1.0" and rows[2]["action_jump"] == "0.5"
+    assert list(rows[0])[:len(results.FIELDS)] == results.FIELDS
+    with pytest.raises(ValueError, match="FID"):
+        results.append_rows(path, [dict(base, row="x", seed=0, FID=1.0)])        # a misspelt metric is refused
+    done = set(results.latest(rows))
     jobs = ex.plan(cfg(steps=400, seeds="0,1", splits="test"), "luma_table2", done, state=lambda d: None)
     ran = {(j.row, j.seed) for j in jobs}
     assert ("LUMA (full)", 0) not in ran and ("Baseline", 0) not in ran and ("Baseline", 1) in ran
     assert len(ran) == 7 * 2 - 3
-    md = ex.format_table_md(rows, "luma_table2")
+    md = results.format_table_md(rows, "luma_table2")
     full = next(ln for ln in md.splitlines() if ln.startswith("| LUMA (full)"))
-    assert "| 2 seeds | 2.000 ± 12.706 |" in full and "0.600 ± 1.271" in full     # t_{0.975,1} s / sqrt(2)
+    assert "| luma | 2 | R=2 | 2.000 ± 12.706 |" in full and "0.600 ± 1.271" in full   # t_{0.975,1} s / sqrt(2)
     baseline = next(ln for ln in md.splitlines() if ln.startswith("| Baseline"))
-    assert "| 1 seed | 4.000 |" in baseline
-    assert md.index("| LUMA (full)") < md.index("| Baseline")                    # the table's row order
-    assert ex.mean_ci([2.0, 4.0, 6.0])[1] == pytest.approx(4.303 * 2 / 3 ** 0.5, rel=1e-3)
+    assert "| baseline | 1 | R=2 | 4.000 |" in baseline
+    assert md.index("| LUMA (full)") < md.index("| Baseline")                    # first-appearance order
+    assert "| jump | - | 0.50 |" in md                                           # per-action table
+    assert results.mean_ci([2.0, 4.0, 6.0])[1] == pytest.approx(4.303 * 2 / 3 ** 0.5, rel=1e-3)
 
 
 def test_steps_to_reach_interpolates():
-    assert ex.steps_to_reach([200, 300], [6.0, 4.0], 5.0) == pytest.approx(250)
-    r = ex.reach_ratio([(100, 9.0), (200, 7.0), (300, 6.0), (400, 5.0)], [(200, 6.0), (300, 4.0), (400, 3.5)])
+    assert results.steps_to_reach([200, 300], [6.0, 4.0], 5.0) == pytest.approx(250)
+    r = results.reach_ratio([(100, 9.0), (200, 7.0), (300, 6.0), (400, 5.0)], [(200, 6.0), (300, 4.0), (400, 3.5)])
     assert (r["target"], r["ref"], r["new"]) == (5.0, 400, pytest.approx(250)) and r["ratio"] == pytest.approx(0.625)
-    assert ex.steps_to_reach([100, 200], [9.0, 8.0], 5.0) is None                # never reaches it
-    assert ex.steps_to_reach([100, 200], [4.0, 3.0], 5.0) == 100                 # already there at the first eval
+    assert results.steps_to_reach([100, 200], [9.0, 8.0], 5.0) is None                # never reaches it
+    assert results.steps_to_reach([100, 200], [4.0, 3.0], 5.0) == 100                 # already there at the first eval
     log = "step 100/300 | loss 1 | lr 1 | 20.0 ms/step | x\nnoise\nstep    300/300 | loss 1 | 10.0 ms/step | x\n"
     assert ex.loop_seconds(log) == pytest.approx(100 * 0.02 + 200 * 0.01)
     assert ex.loop_seconds(log, start=50) == pytest.approx(50 * 0.02 + 200 * 0.01)
@@ -152,7 +157,10 @@ FAKE = textwrap.dedent("""
         fid = {"baseline": {100: 9.0, 200: 8.0}, "luma": {100: 8.5, 200: 7.5}}[(run / "method.txt").read_text()]
         model = {"FID": fid[steps] + 0.1 * seed, "R_precision_top3": 0.5, "action/walk": 1.0}
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"eval_synthetic_{args['split']}.json").write_text(json.dumps({"summary": {
+        (out / f"eval_synthetic_{args['split']}.json").write_text(json.dumps({
+            "config": {"split": args["split"], "replication_times": int(args["replication_times"])},
+            "evaluator_sha256": "ab" * 32, "generator": {"method": "x", "guidance": 1.5, "clip_denoised": "on"},
+            "multimodality": [100, 30, 10], "summary": {
             "Real motion": {"FID": {"mean": 0.0, "ci95": 0.0}},
             run.name: {k: {"mean": v, "ci95": 0.0} for k, v in model.items()}}}))
 """)
@@ -164,21 +172,23 @@ def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(
     fake.chmod(0o755)
     monkeypatch.chdir(tmp_path)
     argv = ["--table=convergence", "--steps=200", "--segment=100", "--seeds=0,1", "--splits=test",
-            f"--python={fake}", "--out=exp"]
+            f"--python={fake}", "--out=exp", "--results=res"]
     ex.main(argv)
     calls = (tmp_path / "calls.txt").read_text().splitlines()
     assert sum(c.startswith("train.py") for c in calls) == 8 and sum(c.startswith("evaluate.py") for c in calls) == 8
-    rows = ex.read_csv(tmp_path / "exp" / "convergence.csv")
+    rows = results.read_rows(tmp_path / "res" / "convergence.csv")
     assert len(rows) == 8 and {r["steps"] for r in rows} == {"100", "200"}
     assert all(float(r["loop_s"]) == pytest.approx(float(r["steps"]) * 0.01) for r in rows)   # cumulative
-    assert rows[0]["action/walk"] == "1.0" and rows[0]["git_commit"] and rows[0]["timestamp"]
-    md = (tmp_path / "exp" / "convergence.md").read_text()
+    assert rows[0]["action_walk"] == "1.0" and rows[0]["git_commit"] and rows[0]["date"] and rows[0]["machine"]
+    assert {r["method"] for r in rows} == {"baseline", "luma"} and rows[0]["evaluator_sha256"] == "ab" * 32
+    assert rows[0]["multimodality_counts"] == "" and rows[0]["guidance"] == "1.5"   # no MM figure: no counts
+    md = (tmp_path / "res" / "RESULTS.md").read_text()
     # baseline final FID 8.0 (seed 0); LUMA 8.5 at 100, 7.5 at 200 -> 150 steps of 200: 0.75, per seed and mean
     assert md.count("| 200 | 150 | 0.75 | 0.75 |") == 3, md
-    assert (tmp_path / "exp" / "convergence.png").stat().st_size > 10_000
+    assert (tmp_path / "res" / "convergence.png").stat().st_size > 10_000
     ex.main(argv)                                                         # everything is in the CSV: nothing runs
     assert (tmp_path / "calls.txt").read_text().splitlines() == calls
-    assert len(ex.read_csv(tmp_path / "exp" / "convergence.csv")) == 8
+    assert len(results.read_rows(tmp_path / "res" / "convergence.csv")) == 8
 
 
 def test_benchmark_reads_step_time_after_warm_up():

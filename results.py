@@ -1,0 +1,367 @@
+"""Results as data: the one row format of every result table, and the command that writes the tables from it.
+
+Every figure the README or results/RESULTS.md shows is a line of a CSV file committed under results/ (one file per
+table). A line is one (table, row, seed, steps, split) evaluation, with the metrics under stable names (FIELDS) and
+what is needed to audit it: the method (train.py's --method), the sampling settings, the evaluator checkpoint's
+sha256, the commit, the date and the machine. results/RESULTS.md is generated from those files and never edited by
+hand; tests/test_results.py checks that the committed Markdown equals what this command regenerates.
+
+    python results.py                                       # results/*.csv -> results/RESULTS.md (+ convergence.png)
+    python results.py --check                               # exit 1 when RESULTS.md is not what the CSV files give
+    python results.py --add=out/x/eval_synthetic_test.json --table=real --row="Real motion" --from_row="Real motion"
+        # append one evaluate.py JSON's row (method, seed, steps, note: --method= --seed= --steps= --note=)
+
+Intervals: a cell over n >= 2 seeds is mean ± t_{0.975,n-1} s/sqrt(n) (Student t, s the sample std over seeds); over
+one seed it is the mean over that seed's R replications (R in the table). T2M's 1.96 sigma/sqrt(R) is reported by
+evaluate.py only at the protocol's R = 20.
+
+Test: python -m pytest -q tests/test_results.py
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+CONVERGENCE = ("Baseline", "LUMA")  # (reference row, method row) of the convergence table's steps-to-reach
+
+# evaluate.py's JSON keys -> the stable column names of a result row
+METRIC_NAMES = {"FID": "fid", "R_precision_top1": "r_precision_top1", "R_precision_top2": "r_precision_top2",
+                "R_precision_top3": "r_precision_top3", "MM_Dist": "mm_dist", "Diversity": "diversity",
+                "MultiModality": "multimodality", "skating_ratio": "skating_ratio", "penetration_mm": "penetration_mm",
+                "floating_mm": "floating_mm", "root_speed": "root_speed", "root_speed_ratio": "root_speed_ratio",
+                "root_speed_MAE": "root_speed_mae", "action_success": "action_success"}
+FIELDS = ["table", "row", "method", "seed", "steps", "split", "replications", "guidance", "clip_denoised",
+          *METRIC_NAMES.values(), "multimodality_counts", "git_commit", "evaluator_sha256", "date", "machine",
+          "train_s", "loop_s", "eval_s", "flags", "note"]       # then action_<label> columns, as the data has them
+
+# Columns of the generated tables: (field, header, decimals)
+COLUMNS = [("fid", "FID ↓", 3), ("r_precision_top1", "R@1 ↑", 3), ("r_precision_top3", "R@3 ↑", 3),
+           ("mm_dist", "MM Dist ↓", 3), ("diversity", "Diversity →", 3), ("multimodality", "MModality ↑", 3),
+           ("skating_ratio", "Skating ↓", 3), ("penetration_mm", "Pen. mm ↓", 1), ("floating_mm", "Float mm ↓", 1),
+           ("root_speed_ratio", "Speed ratio →1", 2), ("action_success", "Actions ↑", 3)]
+
+# table -> (title, what it is). Tables not listed are rendered too, under their file name.
+TABLES = {
+    "real": ("Real motion", "The data's own test clips through the same protocol: the floor every generated row is "
+             "read against (FID and skating are not 0 for real motion: fresh crops and batches; real feet slide)."),
+    "default_actions": ("Action success of the default checkpoint, landed checks vs strict checks",
+                        "README command 1's model (LUMA, 1,200 steps, guidance 1.5), the same samples (same seeds) "
+                        "judged by the checks before issue 18 (git_commit of the row) and by the strict ones."),
+    "guidance_sweep": ("Guidance on the validation split (LUMA, the CPU default)",
+                       "The classifier-free guidance scale chosen on val, never on test (sweep_guidance.py)."),
+    "latent_ar": ("MoLingo's comparison (latent_ar) beside the U-Net rows",
+                  "experiments.py --table=latent_ar; generator trained on fresh posterior samples of crops unless "
+                  "the row says 'means'."),
+    "convergence": ("Convergence (LUMA Fig. 4)", "experiments.py --table=convergence."),
+}
+
+
+def machine() -> str:
+    """'<cpu or gpu name>, <n> cores, torch <version>' of this process's machine."""
+    try:
+        import torch
+        dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+        tv = torch.__version__
+    except ImportError:
+        dev, tv = "CPU", "-"
+    return f"{platform.machine()} {dev}, {os.cpu_count()} cores, torch {tv}"
+
+
+def git_commit() -> str:
+    """Short HEAD of this repository, '+dirty' when tracked files differ from it."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def row_from_eval(result: dict, from_row: str, **meta) -> dict:
+    """One result row from evaluate.py's JSON `result` (its summary row `from_row`): the metric means over the
+    replications under FIELDS' names, action_<label> per action, the evaluator sha256, the generator's guidance and
+    clip_denoised, today's date, this machine and commit; `meta` (table, row, method, seed, steps, ...) wins.
+    Raises KeyError naming the rows the JSON has when from_row is not one of them."""
+    summary = result["summary"]
+    if from_row not in summary:
+        raise KeyError(f"results.py: no row {from_row!r} in the evaluation; it has {list(summary)}")
+    gen = result.get("generator", {}) if not from_row.startswith("Real motion") else {}
+    mm = result.get("multimodality")
+    row = {"split": result["config"]["split"], "replications": result["config"]["replication_times"],
+           "method": gen.get("method", "real"), "guidance": gen.get("guidance", ""),
+           "clip_denoised": gen.get("clip_denoised", ""),
+           "multimodality_counts": "x".join(map(str, mm)) if mm and "MultiModality" in summary[from_row] else "",
+           "evaluator_sha256": result.get("evaluator_sha256", ""), "date": date.today().isoformat(),
+           "machine": machine(), "git_commit": git_commit()}
+    for key, v in summary[from_row].items():
+        name = METRIC_NAMES.get(key) or ("action_" + key[7:] if key.startswith("action/") else None)
+        if name:
+            row[name] = v["mean"]
+    row.update(meta)
+    return row
+
+
+def read_rows(path) -> list[dict]:
+    """The lines of one result CSV as dicts ([] when the file does not exist)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_rows(path, rows: list[dict]) -> None:
+    """Append rows to a result CSV, written atomically (temp file, then rename); the header is FIELDS then any
+    action_<label> columns, widened when a row brings a new one. Raises ValueError for a key outside FIELDS that is
+    not an action column (a misspelt metric would otherwise become a column of its own)."""
+    bad = sorted({k for r in rows for k in r if k not in FIELDS and not k.startswith("action_")})
+    if bad:
+        raise ValueError(f"results.py: unknown result fields {bad}; known: {FIELDS} and action_<label>")
+    path = Path(path)
+    old = read_rows(path)
+    actions = sorted({k for r in old + rows for k in r if k.startswith("action_") and k != "action_success"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS + actions, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(old + rows)
+    os.replace(tmp, path)
+
+
+def latest(rows: list[dict]) -> dict:
+    """{(row, seed, steps, split): line}, the last line of a key winning."""
+    return {(r["row"], int(r["seed"]), int(r["steps"]), r["split"]): r for r in rows}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tables
+# ----------------------------------------------------------------------------------------------------------------
+def mean_ci(values: list[float]) -> tuple[float, float | None]:
+    """(mean, 95% CI half-width t_{0.975, n-1} s / sqrt(n) with the sample std s), CI None for one value."""
+    n, mean = len(values), sum(values) / len(values)
+    if n < 2:
+        return mean, None
+    from scipy.stats import t as student_t
+    s = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, float(student_t.ppf(0.975, n - 1)) * s / math.sqrt(n)
+
+
+def cell(xs: list[float], digits: int = 3, scale: float = 1.0) -> str:
+    """'mean ± ci' of xs / scale over seeds, 'mean' for one value, '-' for none."""
+    if not xs:
+        return "-"
+    mean, ci = mean_ci([x / scale for x in xs])
+    return f"{mean:.{digits}f}" if ci is None else f"{mean:.{digits}f} ± {ci:.{digits}f}"
+
+
+def _values(lines: list[dict], field: str) -> list[float]:
+    return [float(r[field]) for r in lines if r.get(field, "") not in ("", None)]
+
+
+def _settings(lines: list[dict]) -> str:
+    """'R=2, g 1.5, clamp on, MM 32x10x5' of a cell's lines (values joined with '/' when they differ)."""
+    def one(field):
+        return "/".join(dict.fromkeys(str(r.get(field, "")) for r in lines if r.get(field, "") != ""))
+    parts = [f"R={one('replications')}"]
+    parts += [f"g {one('guidance')}"] if one("guidance") else []
+    parts += [f"clamp {one('clip_denoised')}"] if one("clip_denoised") else []
+    parts += [f"MM {one('multimodality_counts')}"] if one("multimodality_counts") else []
+    return ", ".join(parts)
+
+
+def format_table_md(rows: list[dict], table: str) -> str:
+    """One Markdown table per (steps, split) of a result CSV: a line per row name in first-appearance order, each
+    cell mean ± 95% CI over seeds (Student t) or the one seed's mean; then, when the lines carry action_<label>
+    columns, the per-action success table (actions x rows)."""
+    cells = latest(rows)
+    order = list(dict.fromkeys(r["row"] for r in rows))
+    out = []
+    for steps in sorted({k[2] for k in cells}):
+        for split in dict.fromkeys(k[3] for k in cells):
+            names = [n for n in order if any(k[0] == n and k[2:] == (steps, split) for k in cells)]
+            if not names:
+                continue
+            out += ["", f"**{split} split, {steps} training steps**", "",
+                    "| row | method | seeds | settings | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+                    "|---" * (len(COLUMNS) + 4) + "|"]
+            for name in names:
+                lines = [v for k, v in cells.items() if k[0] == name and k[2:] == (steps, split)]
+                method = "/".join(dict.fromkeys(r["method"] for r in lines))
+                out.append(f"| {name} | {method} | {len(lines)} | {_settings(lines)} | " + " | ".join(
+                    cell(_values(lines, f), d) for f, _, d in COLUMNS) + " |")
+            out += format_actions_md([v for k, v in cells.items() if k[2:] == (steps, split)], names)
+    return "\n".join(out) + "\n"
+
+
+def format_actions_md(lines: list[dict], names: list[str]) -> list[str]:
+    """Per-action success (rows: action labels; columns: the row names), mean over seeds; [] without actions."""
+    labels = sorted({k[7:] for r in lines for k, v in r.items()
+                     if k.startswith("action_") and k != "action_success" and v != ""})
+    if not labels:
+        return []
+    out = ["", "| action | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for label in labels + ["all"]:
+        field = "action_success" if label == "all" else f"action_{label}"
+        vals = [cell(_values([r for r in lines if r["row"] == n], field), 2) for n in names]
+        out.append(f"| {'**all**' if label == 'all' else label} | " + " | ".join(vals) + " |")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convergence (LUMA Fig. 4 and sec. 4.2): curves, steps to reach the baseline's final FID, the plot
+# ----------------------------------------------------------------------------------------------------------------
+def steps_to_reach(xs: list[float], values: list[float], target: float) -> float | None:
+    """First x at which the piecewise-linear curve (xs, values) comes down to <= target; None if it never does."""
+    for i, (x, v) in enumerate(zip(xs, values)):
+        if v <= target:
+            if i == 0:
+                return float(x)
+            x0, v0 = xs[i - 1], values[i - 1]
+            return x0 + (v0 - target) / (v0 - v) * (x - x0)
+    return None
+
+
+def reach_ratio(ref: list[tuple], new: list[tuple]) -> dict:
+    """ref, new: [(x, FID)] sorted by x. Target = ref's final FID; ratio = new's first x there / ref's first x."""
+    target = ref[-1][1]
+    x_ref = steps_to_reach(*zip(*ref), target)
+    x_new = steps_to_reach(*zip(*new), target)
+    return {"target": target, "ref": x_ref, "new": x_new, "ratio": None if x_new is None else x_new / x_ref}
+
+
+def curves(rows: list[dict], row: str, split: str) -> dict:
+    """{seed: [(steps, cumulative loop seconds (else train_s), FID)]} in step order."""
+    out: dict[int, list] = {}
+    for (r, seed, steps, sp), line in sorted(latest(rows).items()):
+        if (r, sp) == (row, split) and line.get("fid", "") != "":
+            wall = float(line.get("loop_s") or line.get("train_s") or "nan")
+            out.setdefault(seed, []).append((steps, wall, float(line["fid"])))
+    return out
+
+
+def mean_curve(by_seed: dict) -> list[tuple]:
+    """Mean (steps, seconds, FID) over seeds at the steps every seed has."""
+    pts = [{p[0]: p for p in c} for c in by_seed.values()]
+    common = sorted(set.intersection(*[set(p) for p in pts])) if pts else []
+    return [tuple(sum(p[st][i] for p in pts) / len(pts) for i in range(3)) for st in common]
+
+
+def format_convergence_md(rows: list[dict], compare: tuple[str, str] = CONVERGENCE) -> str:
+    """The curves (mean ± 95% CI over seeds at each evaluated step) and the steps-to-reach table (LUMA sec. 4.2)."""
+    ref_row, new_row = compare
+    cells = latest(rows)
+    names = list(dict.fromkeys(r["row"] for r in rows))
+    seeds = ", ".join(f"{n} {len({k[1] for k in cells if k[0] == n})}" for n in names)
+    out = ["", "**FID, R@3 and cumulative training-loop minutes against steps** (mean ± 95% CI over seeds, "
+           f"Student t; seeds: {seeds})", "",
+           "| split | steps | " + " | ".join(f"{n} FID | {n} R@3 | {n} min" for n in names) + " |",
+           "|---" * (2 + 3 * len(names)) + "|"]
+    splits = list(dict.fromkeys(k[3] for k in cells))
+    for split in splits:
+        for steps in sorted({k[2] for k in cells if k[3] == split}):
+            at = {n: [v for k, v in cells.items() if (k[0], k[2], k[3]) == (n, steps, split)] for n in names}
+            out.append(f"| {split} | {steps} | " + " | ".join(
+                cell(_values(at[n], f), 3, 60.0 if f == "loop_s" else 1.0)
+                for n in names for f in ("fid", "r_precision_top3", "loop_s")) + " |")
+    out += ["", f"**Steps to reach {ref_row}'s final FID** (LUMA sec. 4.2; linear interpolation between "
+            f"evaluations; paper: 35k / 50k = 0.7)", "", "| split | curve | target FID | " +
+            f"{ref_row} reaches it | {new_row} reaches it | ratio (steps) | ratio (loop wall-clock) |",
+            "|---" * 7 + "|"]
+    fmt = (lambda v, p="{:.0f}": "never" if v is None else p.format(v))
+    for split in splits:
+        ref, new = curves(rows, ref_row, split), curves(rows, new_row, split)
+        common = sorted(set(ref) & set(new))
+        pairs = [(f"seed {s}", ref[s], new[s]) for s in common] + ([("mean over seeds", mean_curve(
+            {s: ref[s] for s in common}), mean_curve({s: new[s] for s in common}))] if len(common) > 1 else [])
+        for name, r, n in pairs:
+            a, b = (reach_ratio([(p[x], p[2]) for p in r], [(p[x], p[2]) for p in n]) for x in (0, 1))
+            out.append(f"| {split} | {name} | {a['target']:.3f} | {fmt(a['ref'])} | {fmt(a['new'])} | "
+                       f"{fmt(a['ratio'], '{:.2f}')} | {fmt(b['ratio'], '{:.2f}')} |")
+    return "\n".join(out) + "\n"
+
+
+def plot_convergence(rows: list[dict], path: Path) -> None:
+    """Rows: splits; columns: FID vs steps, vs cumulative loop wall-clock (minutes). Mean thick, seeds thin."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    fig, axes = plt.subplots(len(splits), 2, figsize=(11, 3.6 * len(splits)), squeeze=False)
+    for i, split in enumerate(splits):
+        for j, ax in enumerate(axes[i]):                                    # x: p[0] steps, p[1] seconds
+            def xy(c):
+                return [p[j] / (60.0 if j else 1.0) for p in c], [p[2] for p in c]
+            for k, name in enumerate(dict.fromkeys(r["row"] for r in rows)):
+                by_seed = curves(rows, name, split)
+                for c in by_seed.values():
+                    ax.plot(*xy(c), color=f"C{k}", lw=0.7, alpha=0.45)
+                mean = mean_curve(by_seed)
+                if mean:
+                    ax.plot(*xy(mean), "o-", color=f"C{k}", lw=2, label=f"{name} ({len(by_seed)} seed(s))")
+                    if k == 0:
+                        ax.axhline(mean[-1][2], color=f"C{k}", ls="--", lw=1)
+            ax.set_xlabel("training-loop wall-clock (min)" if j else "training steps")
+            ax.set_ylabel(f"FID ({split})")
+            ax.legend(fontsize=8)
+    fig.suptitle("FID convergence (LUMA Fig. 4); dashed: the first row's final mean FID", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render(results_dir=RESULTS) -> str:
+    """The whole RESULTS.md from <results_dir>/*.csv: the listed TABLES first, in their order, then any other."""
+    files = {p.stem: p for p in sorted(Path(results_dir).glob("*.csv"))}
+    out = ["# Results", "", "<!-- generated by `python results.py` from results/*.csv: do not edit by hand -->", "",
+           "Each table is generated from the CSV file of its name in this folder; every line there carries the "
+           "method, seed, steps, split, replications (R), guidance, x0 clamp, MultiModality counts (captions x "
+           "repeats x pairs), git commit, evaluator sha256, date and machine. A cell over several seeds is mean ± "
+           "95% interval over seeds (Student t, n-1 degrees of freedom); over one seed, the mean over its R "
+           "replications. Penetration and floating are in millimetres; skating is GMD's ratio (realism.py)."]
+    for name in [t for t in TABLES if t in files] + [t for t in files if t not in TABLES]:
+        title, about = TABLES.get(name, (name, ""))
+        out += ["", f"## {title}", "", f"`results/{name}.csv`. {about}".rstrip()]
+        rows = read_rows(files[name])
+        text = format_convergence_md(rows) if name == "convergence" else format_table_md(rows, name)
+        out.append(text.rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="results.py", description=__doc__.split("\n")[0])
+    p.add_argument("--results_dir", default=str(RESULTS), help="folder of the result CSV files")
+    p.add_argument("--check", action="store_true", help="exit 1 if RESULTS.md differs from the regenerated text")
+    p.add_argument("--add", default="", help="an evaluate.py JSON whose row --from_row is appended to --table")
+    p.add_argument("--table", default="")
+    p.add_argument("--row", default="")
+    p.add_argument("--from_row", default="", help="the JSON summary's row (default: --row)")
+    for key in ("method", "seed", "steps", "note", "git_commit", "flags"):
+        p.add_argument(f"--{key}", default=None)
+    args = p.parse_args(argv)
+    target = Path(args.results_dir) / "RESULTS.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if args.add:
+        if not (args.table and args.row):
+            p.error("--add needs --table and --row")
+        meta = {k: getattr(args, k) for k in ("method", "seed", "steps", "note", "git_commit", "flags")
+                if getattr(args, k) is not None}
+        row = row_from_eval(json.loads(Path(args.add).read_text()), args.from_row or args.row,
+                            table=args.table, row=args.row, **meta)
+        append_rows(Path(args.results_dir) / f"{args.table}.csv", [row])
+    text = render(args.results_dir)
+    if args.check:
+        same = target.is_file() and target.read_text() == text
+        print(f"{target}: {'up to date' if same else 'differs from the CSV files; run python results.py'}")
+        sys.exit(0 if same else 1)
+    target.write_text(text)
+    print(f"written: {target}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

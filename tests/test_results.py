@@ -1,0 +1,73 @@
+"""results.py: the committed result tables are exactly what the committed CSV files give, result rows carry what an
+audit needs, and `python results.py --add` turns an evaluate.py JSON into a row."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_results_md_equals_what_the_csv_files_regenerate():
+    committed = ROOT / "results" / "RESULTS.md"
+    assert committed.is_file(), "results/RESULTS.md is missing: run python results.py"
+    assert list((ROOT / "results").glob("*.csv")), "no result CSV is committed under results/"
+    assert committed.read_text() == results.render(ROOT / "results"), \
+        "results/RESULTS.md differs from the CSV files: run python results.py and commit it"
+
+
+def test_every_committed_row_is_auditable():
+    for path in (ROOT / "results").glob("*.csv"):
+        rows = results.read_rows(path)
+        assert rows, path
+        assert list(rows[0])[:len(results.FIELDS)] == results.FIELDS, path
+        for r in rows:
+            where = f"{path.name}: {r['row']} seed {r['seed']} {r['split']}"
+            assert r["table"] == path.stem and r["method"] and r["split"] and int(r["replications"]) >= 1, where
+            assert r["git_commit"] and r["date"] and r["machine"], where
+            assert len(r["evaluator_sha256"]) == 64, where
+            assert r["fid"] != "" and r["r_precision_top3"] != "", where
+            if r["method"] != "real":
+                assert r["guidance"] != "" and r["clip_denoised"] in ("on", "off", "n/a"), where
+
+
+def fake_eval(split="test", reps=2):
+    summary = {"Real motion": {"FID": {"mean": 0.1}, "R_precision_top3": {"mean": 0.9}},
+               "run_seed0": {"FID": {"mean": 5.0}, "R_precision_top3": {"mean": 0.5}, "MultiModality": {"mean": 2.0},
+                             "penetration_mm": {"mean": 1.5}, "action_success": {"mean": 0.25},
+                             "action/walk": {"mean": 0.5}}}
+    return {"config": {"split": split, "replication_times": reps}, "evaluator_sha256": "cd" * 32,
+            "generator": {"method": "luma", "guidance": 1.5, "clip_denoised": "on"},
+            "multimodality": [100, 30, 10], "summary": summary}
+
+
+def test_row_from_eval_names_metrics_stably_and_records_settings():
+    row = results.row_from_eval(fake_eval(), "run_seed0", table="t", row="LUMA", seed=0, steps=400)
+    assert (row["fid"], row["r_precision_top3"], row["multimodality"], row["penetration_mm"]) == (5.0, 0.5, 2.0, 1.5)
+    assert (row["action_success"], row["action_walk"]) == (0.25, 0.5)
+    assert (row["method"], row["guidance"], row["clip_denoised"]) == ("luma", 1.5, "on")
+    assert (row["replications"], row["split"], row["multimodality_counts"]) == (2, "test", "100x30x10")
+    real = results.row_from_eval(fake_eval(), "Real motion", table="t", row="Real motion", seed=0, steps=0)
+    assert real["method"] == "real" and real["guidance"] == "" and real["multimodality_counts"] == ""
+    with pytest.raises(KeyError, match="run_seed0"):
+        results.row_from_eval(fake_eval(), "nope")
+
+
+def test_add_command_appends_a_row_and_regenerates(tmp_path):
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps(fake_eval()))
+    cmd = [sys.executable, str(ROOT / "results.py"), f"--results_dir={tmp_path / 'res'}", f"--add={path}",
+           "--table=demo", "--row=LUMA", "--from_row=run_seed0", "--seed=3", "--steps=400"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    rows = results.read_rows(tmp_path / "res" / "demo.csv")
+    assert len(rows) == 1 and rows[0]["seed"] == "3" and rows[0]["fid"] == "5.0"
+    md = (tmp_path / "res" / "RESULTS.md").read_text()
+    assert "| LUMA | luma | 1 | R=2, g 1.5, clamp on, MM 100x30x10 | 5.000 |" in md and "| walk | 0.50 |" in md
+    check = [sys.executable, str(ROOT / "results.py"), f"--results_dir={tmp_path / 'res'}", "--check"]
+    assert subprocess.run(check, capture_output=True).returncode == 0
+    (tmp_path / "res" / "RESULTS.md").write_text(md.replace("5.000", "4.000"))          # a hand edit is caught
+    assert subprocess.run(check, capture_output=True).returncode == 1
