@@ -1,11 +1,14 @@
-"""realism.py on constructed motions (hand-computed skating, penetration, floating, root speed) and CFG rescale
-(unet.py forward_with_cfg) against diffusers' rescale_noise_cfg."""
+"""realism.py on constructed motions (hand-computed skating, penetration, floating, root speed), GMD's skating rule
+told apart from its look-alikes (smoothed speed only, contact in either frame), a batch re-statement of GMD's
+calculate_skating_ratio (padded denominator), and CFG rescale (unet.py forward_with_cfg) against diffusers'
+rescale_noise_cfg."""
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import uniform_filter1d
 
-from realism import (describe, distance_travelled, penetration_floating, realism_figures, root_speed,
-                     root_speed_fidelity, skating_ratio)
+from realism import (describe, distance_travelled, floating_mm, foot_skating, penetration_mm, realism_figures,
+                     root_speed, root_speed_fidelity, segment_skating, skating_ratio)
 from unet import CondUnet1D
 
 
@@ -15,6 +18,43 @@ def standing(T=40, height=0.0):
     j[:, :, 1] = height + 0.08 * np.arange(22)[None]
     j[:, 10, 1] = j[:, 11, 1] = height
     return j
+
+
+def toe_path(speeds, heights):
+    """Joints whose left toe moves along x at `speeds` (m/s per frame pair, (T-1,)) at `heights` (m, (T,)); the
+    right toe stays 0.5 m up (never in contact)."""
+    j = standing(len(heights))
+    j[:, 10, 0] = np.r_[0.0, np.cumsum(speeds) / 20.0]
+    j[:, 10, 1], j[:, 11, 1] = heights, 0.5
+    return j
+
+
+def smoothed_only(j, fps=20.0):
+    """The look-alike rule: contact in both frames and the 5-pair smoothed speed > 0.5 m/s, raw speed ignored."""
+    v = np.linalg.norm(np.diff(j[:, [10, 11]][..., [0, 2]], axis=0), axis=-1) * fps     # (T-1, 2)
+    h = j[:, [10, 11], 1]
+    return float(((h[:-1] < 0.05) & (h[1:] < 0.05) & (uniform_filter1d(v, 5, axis=0, mode="constant") > 0.5))
+                 .any(-1).mean())
+
+
+def either_frame(j, fps=20.0):
+    """The look-alike rule: contact in either frame of the pair, raw and smoothed speed > 0.5 m/s."""
+    v = np.linalg.norm(np.diff(j[:, [10, 11]][..., [0, 2]], axis=0), axis=-1) * fps
+    h = j[:, [10, 11], 1]
+    return float((((h[:-1] < 0.05) | (h[1:] < 0.05)) & (v > 0.5) & (uniform_filter1d(v, 5, axis=0, mode="constant")
+                                                                      > 0.5)).any(-1).mean())
+
+
+def gmd_batch(motions, fps=20.0):
+    """GMD's calculate_skating_ratio re-stated on its batch layout: motions (B, 22, 3, max_len), y up -> (B,)
+    ratios over max_len - 1 pairs (padding included in the denominator)."""
+    feet = motions[:, [10, 11]]                                                         # (B, 2, 3, L)
+    v = np.linalg.norm(feet[:, :, [0, 2], 1:] - feet[:, :, [0, 2], :-1], axis=2) * fps   # (B, 2, L-1)
+    v_avg = uniform_filter1d(v, axis=-1, size=5, mode="constant", origin=0)
+    h = feet[:, :, 1]                                                                   # (B, 2, L)
+    skating = (h[..., :-1] < 0.05) & (h[..., 1:] < 0.05) & (v > 0.5) & (v_avg > 0.5)
+    skating = skating[:, 0] | skating[:, 1]                                             # (B, L-1)
+    return skating.sum(1) / skating.shape[1]
 
 
 def test_skating_zero_on_planted_feet_and_one_on_sliding_feet():
@@ -33,27 +73,70 @@ def test_skating_zero_on_planted_feet_and_one_on_sliding_feet():
 
 
 def test_skating_matches_a_hand_computation():
-    j = standing(T=8)
-    x = np.array([0, 0, 0.05, 0.10, 0.15, 0.15, 0.15, 0.15])  # left toe: 1 m/s over pairs 1-3, then still
-    j[:, 10, 0] = x
-    j[6:, 10, 1] = 0.2                                          # lifted in frames 6, 7 (pairs 5, 6 not in contact)
-    # speeds per pair (m/s): [0, 1, 1, 1, 0, 0, 0]; 5-frame zero-padded mean: [0.4, 0.6, 0.6, 0.6, 0.4, 0.2, 0]
-    # contact (both frames < 5 cm): pairs 0..4; skating = contact & mean > 0.5 -> pairs 1, 2, 3 -> 3 / 7
+    j = toe_path([0, 1, 1, 1, 0, 0, 0], [0.0] * 6 + [0.2] * 2)  # 1 m/s over pairs 1-3; lifted in frames 6, 7
+    # speeds per pair (m/s): [0, 1, 1, 1, 0, 0, 0]; 5-pair zero-padded mean: [0.4, 0.6, 0.6, 0.6, 0.4, 0.2, 0]
+    # contact (both frames < 5 cm): pairs 0..4; raw > 0.5 and mean > 0.5 -> pairs 1, 2, 3 -> 3 / 7
     assert skating_ratio(j) == pytest.approx(3 / 7)
-    assert skating_ratio(j, window=1) == pytest.approx(3 / 7)   # speeds 1 at pairs 1-3 either way
-    assert skating_ratio(j, speed=0.55, window=5) == pytest.approx(3 / 7)
-    assert skating_ratio(j, speed=0.65) == 0.0
+    assert skating_ratio(j, window=1) == pytest.approx(3 / 7)
+    assert skating_ratio(j, speed=0.55) == pytest.approx(3 / 7) and skating_ratio(j, speed=0.65) == 0.0
+    assert foot_skating(j)[:, 0].tolist() == [False, True, True, True, False, False, False]
 
 
-def test_penetration_and_floating_on_constructed_cases():
-    assert penetration_floating(standing()) == (0.0, 0.0)
-    sunk = standing(height=-0.105)                              # lowest joint 10.5 cm below the floor
-    pen, flo = penetration_floating(sunk)
-    assert pen == pytest.approx(0.1) and flo == 0.0             # 5 mm tolerance
+def test_skating_needs_the_raw_and_the_smoothed_speed():
+    """A toe that jumps 15 cm in one frame pair (3 m/s) on the floor, still otherwise: the smoothed speed is 0.6 m/s
+    over five pairs, the raw one exceeds 0.5 m/s in one: GMD counts 1 pair, the smoothed-only rule 5."""
+    spike = toe_path([0, 0, 0, 0, 3, 0, 0, 0, 0], [0.0] * 10)
+    assert skating_ratio(spike) == pytest.approx(1 / 9) and smoothed_only(spike) == pytest.approx(5 / 9)
+    jitter = toe_path([0, 0, 0, 0, 2, 0, 0, 0, 0], [0.0] * 10)  # raw 2 m/s once, smoothed 0.4: GMD counts none
+    assert skating_ratio(jitter) == 0.0 and foot_skating(jitter, window=1).sum() == 1
+
+
+def test_skating_needs_contact_in_both_frames_of_the_pair():
+    """A toe sliding at 1 m/s that touches the floor (< 5 cm) every other frame is never in contact in both frames
+    of a pair: GMD 0, the either-frame rule 1. Low for 4 frames then up: 3 pairs vs 4."""
+    alternate = toe_path([1.0] * 9, [0.02, 0.08] * 5)
+    assert skating_ratio(alternate) == 0.0 and either_frame(alternate) == 1.0
+    step = toe_path([1.0] * 7, [0.02] * 4 + [0.08] * 4)
+    assert skating_ratio(step) == pytest.approx(3 / 7) and either_frame(step) == pytest.approx(4 / 7)
+
+
+def test_skating_equals_gmd_on_its_batch_layout_and_differs_only_by_the_padded_denominator():
+    rng = np.random.default_rng(0)
+    T, L = 60, 196
+    motions = []
+    for _ in range(6):
+        j = standing(T, height=0.01)
+        for foot in (10, 11):                                  # random walks on and off the floor
+            j[:, foot, [0, 2]] = np.cumsum(rng.normal(0, 0.04, (T, 2)), 0)
+            j[:, foot, 1] = np.abs(np.cumsum(rng.normal(0, 0.02, T)))
+        motions.append(j)
+    ours = np.array([skating_ratio(j) for j in motions])
+    assert 0.05 < ours.mean() < 0.95                           # the case says something
+    batch = np.stack(motions).transpose(0, 2, 3, 1)             # (B, 22, 3, T)
+    np.testing.assert_allclose(gmd_batch(batch), ours)          # no padding: the same figure
+    padded = np.concatenate([batch, np.repeat(batch[..., -1:], L - T, -1)], -1)  # padded by holding the last frame
+    np.testing.assert_allclose(gmd_batch(padded), ours * (T - 1) / (L - 1))
+
+
+def test_segment_skating_counts_the_pairs_inside_the_segment():
+    j = toe_path([0, 1, 1, 1, 0, 0, 0], [0.0] * 8)              # skating pairs 1, 2, 3
+    assert segment_skating(j, 20.0, 0, 8) == pytest.approx(skating_ratio(j))
+    assert segment_skating(j, 20.0, 1, 5) == 1.0 and segment_skating(j, 20.0, 4, 8) == 0.0
+    assert segment_skating(j, 20.0, 3, 4) == 0.0                # one frame: no pair
+
+
+def test_penetration_and_floating_in_millimetres():
+    assert penetration_mm(standing()) == 0.0 and floating_mm(standing()) == 0.0
+    sunk = standing(height=-0.1)                                # lowest joint 10 cm below the floor
+    assert penetration_mm(sunk) == pytest.approx(100.0) and floating_mm(sunk) == 0.0  # no tolerance
     j = standing(T=10)
     j[5:, :, 1] += 0.25                                         # airborne for half the clip, lowest joint at 0.25
-    pen, flo = penetration_floating(j)
-    assert pen == 0.0 and flo == pytest.approx(0.5 * (0.25 - 0.05))
+    assert penetration_mm(j) == 0.0 and floating_mm(j) == pytest.approx(0.5 * (250 - 5))  # 5 mm tolerance
+    hover = standing(height=0.004)                              # within the 5 mm tolerance
+    assert floating_mm(hover) == 0.0 and floating_mm(hover, tol=0.0) == pytest.approx(4.0)
+    fig = realism_figures(j)
+    assert set(fig) == {"skating_ratio", "penetration_mm", "floating_mm", "root_speed"}
+    assert fig["floating_mm"] == pytest.approx(122.5)
 
 
 def test_root_speed_distance_and_fidelity():
@@ -89,3 +172,12 @@ def test_cfg_rescale_matches_diffusers_rescale_noise_cfg():
         torch.testing.assert_close(ours, rescale_noise_cfg(plain, cond, guidance_rescale=phi))
     full = model.forward_with_cfg(x, t, text, guidance=2.5, rescale=1.0)
     torch.testing.assert_close(full.std(dim=(1, 2)), cond.std(dim=(1, 2)))  # phi = 1: the conditional std exactly
+
+
+def test_the_real_humanml3d_sample_on_its_floor(hml3d_sample):
+    from motion import recover_from_ric
+    figs = [realism_figures(recover_from_ric(np.load(f).astype(np.float64), 22))
+            for f in sorted((hml3d_sample / "new_joint_vecs").glob("*.npy"))]
+    assert len(figs) == 8 and all(f["penetration_mm"] < 1e-3 for f in figs)  # floor = the clip's lowest joint
+    assert np.mean([f["skating_ratio"] for f in figs]) == pytest.approx(0.110, abs=0.0005)  # realism.py docstring
+    assert np.mean([f["floating_mm"] for f in figs]) == pytest.approx(15.1, abs=0.05)
