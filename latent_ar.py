@@ -5,24 +5,34 @@ mogen/models/molingo/{molingo,flowloss,recflow_sigma,cfg_sampler}.py, restated i
 random-order scheme is MAR (Li et al. 2024, "Autoregressive Image Generation without Vector Quantization").
 Stage 1, the semantic-aligned autoencoder that makes the latent tokens, is motion_ae.py.
 
-    latents z (B, N, z) from the SAE, N = ceil(T / 4), standardised per channel
+    latents z (B, N, z), N = ceil(T / 4): each step's crops encoded by the frozen SAE, z = mu + sigma eps,
+    standardised per channel
       -> masked tokens replaced by a learned mask token, padding zeroed -> Linear(z -> d) + sinusoidal positions
       -> transformer, bidirectional self-attention with a key padding mask, and
            text_cond="cross":  cross-attention to every text token state (multi-token, MoLingo's choice)
-           text_cond="single": the pooled text vector added to every latent token (single-token ablation)
+           text_cond="single": the pooled text vector added to every latent token (this project's ablation)
       -> h (B, N, d) -> flow head per masked token: v(x_t, t | h_i), AdaLN MLP, zero-initialised
     flow: x_t = t x1 + (1 - t) x0, x0 ~ N(0, I), x1 = clean token, loss |v - (x1 - x0)|^2 (rectified flow)
     training: r ~ U(0, 1), mask round(N cos(pi r / 2)) >= 1 random tokens, loss on masked valid tokens;
               the caption is replaced by a fixed null sentence with probability 0.1 (classifier-free guidance)
-    sampling: a random order fixed at the start; K iterations, still masked after iteration k:
-              n_k = max(1, min(n_{k-1} - 1, round(N cos(pi k / 2K)))), n_0 = N, n_K = 0; each iteration predicts the
-              tokens it unmasks with `flow_steps` Euler steps of v_u + s (v_c - v_u); then the SAE decodes.
+    sampling: a random order fixed at the start; K iterations; iteration k shows the transformer n_k masked tokens
+              and draws, with `flow_steps` Euler steps of v_u + s (v_c - v_u), those that are not masked at k + 1
+              (n_K = 0); then the SAE decodes. mask_schedule gives n_k (decode_schedule).
 
 Choices that differ from the official code (deliberate, stated):
   - Masks and the decoding order cover each sample's valid tokens only (official: all 49 tokens, padding included).
   - The per-token sampler is deterministic Euler (official: a stochastic "CFGSampler" with noise refresh).
-  - Latents are standardised with per-channel mean/std of the training set's posterior means (official: / 1.0).
+  - Latents are standardised with per-channel mean/std of the training set's posterior means of the first windows
+    (official: / 1.0).
   - Text: the project's frozen TextEncoder (MiniLM on CPU, CLIP ViT-B/32 in the paper preset; official: T5-large).
+  - Crops: motion_ae.LabelledMotions' uniform max_motion_length window, fresh each epoch (only longer motions move);
+    the official loader also trims each clip to a multiple of 4 frames at a random offset (mogen/data/ms_dataset.py).
+  - --gen_latents=means (not the default) trains on each motion's first window, encoded once to its posterior mean
+    (the official trainer, mogen/core/molingo_trainer.py, encodes every step's crops and uses the posterior sample
+    z = mu + sigma eps of mogen/models/vae/vae.py's encode, `dist.rsample()`; that is --gen_latents=posterior).
+  - --decode_schedule=mar (not the default) is MAR's schedule with round where MAR floors (LTH14/mar models/mar.py).
+  - --text_cond=single, one pooled text token added to every latent token, is this project's design: neither the
+    paper nor the official code has a single-token variant to compare multi-token cross-attention with.
 
     python latent_ar.py                                  # both stages, CPU preset, embedded dataset
     python latent_ar.py --stage=ae --ae_steps=200        # only the autoencoder (motion_ae.py)
@@ -197,9 +207,24 @@ def training_loss(model: MaskedLatentTransformer, z, valid, text, text_mask, rep
     return model.head.loss(z[masked], h[masked], repeat).mean()
 
 
-def mask_schedule(num_tokens: torch.Tensor, iters: int) -> torch.Tensor:
-    """Tokens still masked before each decoding iteration: (B,) long -> (B, iters + 1) long, n_0 = N,
-    n_k = max(1, min(n_{k-1} - 1, round(N cos(pi k / 2K)))) for 0 < k < K, n_K = 0 (MAR's cosine schedule)."""
+def mask_schedule(num_tokens: torch.Tensor, iters: int, schedule: str = "molingo") -> torch.Tensor:
+    """Tokens masked at each decoding iteration k = 0..K-1, then n_K = 0: (B,) long -> (B, K + 1) long.
+
+    "molingo", the official sampler (molingo.py sample_tokens): tau = linspace(0, 1, K), n_k = max(1, round(N
+    cos(pi tau_k / 2))), in float32 as there (torch.linspace's 10/15 lies below 2/3, so 49 -> 25, not 24). For 49
+    tokens and 16 iterations: 49, 49, 48, 47, 45, 42, 40, 36, 33, 29, 25, 20, 15, 10, 5, 1 (then 0). The official
+    loop re-samples all n_k masked tokens at iteration k and keeps those not masked at k + 1, so its first iteration's
+    draws are all masked again (nothing kept) and its last re-samples one token; sample_latents draws only the kept
+    ones, which gives the same distribution.
+    "mar", MAR's cosine schedule (Li et al. 2024, LTH14/mar models/mar.py, with round for its floor): n_0 = N,
+    n_k = max(1, min(n_{k-1} - 1, round(N cos(pi k / 2K)))) for 0 < k < K. For 49 tokens and 16 iterations: 49, 48,
+    47, 46, 45, 43, 41, 38, 35, 31, 27, 23, 19, 14, 10, 5 (then 0). Raises ValueError for another schedule."""
+    if schedule == "molingo":
+        ratio = torch.cos(torch.linspace(0, 1, iters) * math.pi * 0.5)             # (K,) on the CPU: any device agrees
+        n = torch.round(ratio[None] * num_tokens.cpu()[:, None]).clamp(min=1).long()  # (B, K)
+        return F.pad(n, (0, 1)).to(num_tokens.device)
+    if schedule != "mar":
+        raise ValueError(f"mask_schedule: schedule must be 'molingo' or 'mar', got {schedule!r}")
     counts = [num_tokens]
     for k in range(1, iters):
         target = torch.round(num_tokens * math.cos(math.pi * k / (2 * iters))).long()
@@ -210,15 +235,17 @@ def mask_schedule(num_tokens: torch.Tensor, iters: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_latents(model, text, text_mask, null_text, null_mask, num_tokens, iters: int = 16, flow_steps: int = 32,
-                   guidance: float = 4.0, cfg_schedule: str = "constant", generator=None) -> torch.Tensor:
-    """Iterative masked decoding (SPEC 9.3). text (B, L, C) / text_mask, null_text (1, L0, C) / null_mask the null
-    prompt, num_tokens (B,) long -> latents (B, max N, z), zero on padding. Iteration k unmasks the tokens of rank
-    [N - n_k, N - n_{k+1}) of a random order fixed at the start, each with flow_steps Euler steps; the guidance
-    scale is s (constant) or 1 + (s - 1) k / (K - 1) (linear)."""
+                   guidance: float = 4.0, cfg_schedule: str = "constant", generator=None,
+                   decode_schedule: str = "molingo") -> torch.Tensor:
+    """Iterative masked decoding (molingo.py sample_tokens). text (B, L, C) / text_mask, null_text (1, L0, C) /
+    null_mask the null prompt, num_tokens (B,) long -> latents (B, max N, z), zero on padding. With n_k of
+    mask_schedule(decode_schedule), iteration k shows n_k tokens masked and unmasks those of rank [N - n_k, N - n_{k+1})
+    of a random order fixed at the start, each with flow_steps Euler steps (an iteration that unmasks none is
+    skipped); the guidance scale is s (constant) or 1 + (s - 1) k / (K - 1) (linear, the official tau)."""
     B, N = len(num_tokens), int(num_tokens.max())
     device = text.device
     valid = torch.arange(N, device=device)[None] < num_tokens[:, None]              # (B, N)
-    ranks, counts = random_ranks(valid, generator), mask_schedule(num_tokens, iters)
+    ranks, counts = random_ranks(valid, generator), mask_schedule(num_tokens, iters, decode_schedule)
     L = max(text.shape[1], null_text.shape[1])
     text, text_mask = F.pad(text, (0, 0, 0, L - text.shape[1])), F.pad(text_mask, (0, L - text.shape[1]))
     null_text = F.pad(null_text, (0, 0, 0, L - null_text.shape[1])).expand(B, -1, -1)  # (B, L, C)
@@ -262,6 +289,8 @@ class LatentARConfig(AEConfig):
     flow_depth: int = 3               # flow head AdaLN blocks
     cond_drop_prob: float = 0.1       # caption -> NULL_PROMPT with this probability (CFG)
     flow_batch_mul: int = 4           # flow samples (t, noise) per masked token
+    gen_latents: str = "posterior"    # posterior (official: each step's crops encoded, z = mu + sigma eps) | means
+                                      # (first windows encoded once to their posterior means; ~1.1x faster step)
     # generator optimisation (official: AdamW betas 0.9/0.95, wd 0.02, 5e-5 x batch / 256, clip 3.0, EMA 0.9999)
     gen_steps: int = 900              # optimiser steps
     gen_batch_size: int = 32          # per process
@@ -272,6 +301,7 @@ class LatentARConfig(AEConfig):
     ema_decay: float = 0.995          # EMA of the generator's weights, updated every step (sampled by default)
     # sampling defaults stored in the checkpoint
     decode_iters: int = 16            # K masked-decoding iterations (official 49 // 3 = 16)
+    decode_schedule: str = "molingo"  # molingo (official: 49 tokens, 16 iterations mask 49, 49, 48, ..., 5, 1) | mar
     flow_steps: int = 32              # Euler steps of the per-token flow (official 32)
     guidance: float = 4.0             # CFG scale s on the velocity (official eval 5.5)
     cfg_schedule: str = "constant"    # constant | linear (1 + (s - 1) tau)
@@ -290,7 +320,7 @@ DATASET_PRESETS = {"humanml3d": "paper", "kit": "paper"}                        
 HINTS = {k: f"latent_ar trains two stages: --ae_{k} and --gen_{k}" for k in ("steps", "batch_size", "lr", "warmup")}
 # Settings that define a trained generator: a checkpoint made with others is neither reused nor continued.
 GEN_KEYS = ("text_encoder", "text_max_length", "d_model", "num_layers", "num_heads", "mlp_ratio", "text_layers",
-            "text_cond", "dropout", "flow_width", "flow_depth", "cond_drop_prob", "flow_batch_mul")
+            "text_cond", "dropout", "flow_width", "flow_depth", "cond_drop_prob", "flow_batch_mul", "gen_latents")
 
 
 def gen_model_args(cfg: LatentARConfig, text_dim: int) -> dict:
@@ -357,7 +387,8 @@ class LatentARGenerator:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             z = sample_latents(self.model, text, text_mask, *(t.to(self.device) for t in self.null), num_tokens,
                                cfg["decode_iters"], steps or cfg["flow_steps"],
-                               cfg["guidance"] if guidance is None else guidance, cfg["cfg_schedule"], generator)
+                               cfg["guidance"] if guidance is None else guidance, cfg["cfg_schedule"], generator,
+                               cfg.get("decode_schedule", "mar"))          # checkpoints before the option: MAR's
         x = self.ae.decode(z * self.latent_std + self.latent_mean, max(lengths)).float().cpu()  # (B, T, D)
         valid = torch.arange(x.shape[1])[None] < torch.as_tensor(lengths)[:, None]  # (B, T)
         return x * valid[..., None]
@@ -373,25 +404,34 @@ class LatentARGenerator:
 # ----------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
+def encode_motions(ae: MotionAE, batch: list[dict], device, sample: bool = True):
+    """LabelledMotions items -> latents (B, N, z) float32 and valid (B, N) bool (tokens that start inside the item's
+    length), on `device`, by the frozen SAE in float32. sample: the posterior sample z = mu + sigma eps of the
+    official encode (mogen/models/vae/vae.py, `dist.rsample()`), eps from torch's global generator (whose state each
+    checkpoint holds); else the posterior mean mu."""
+    x = torch.stack([b["motion"] for b in batch]).to(device)                         # (B, T, D)
+    length = torch.tensor([b["length"] for b in batch], device=device)              # (B,)
+    mu, logvar = ae.encode(x)                                                         # (B, N, z) each
+    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+    return z.float(), torch.arange(z.shape[1], device=device)[None] * ae.stride < length[:, None]
+
+
 def encode_split(ae: MotionAE, dataset: LabelledMotions, device, batch_size: int = 64):
-    """Posterior means of every item's first window: latents (M, N, z), valid (M, N) bool, on the CPU."""
-    zs, valid = [], []
-    for s in range(0, len(dataset), batch_size):
-        batch = [dataset[i] for i in range(s, min(s + batch_size, len(dataset)))]
-        x = torch.stack([b["motion"] for b in batch]).to(device)                     # (b, T, D)
-        length = torch.tensor([b["length"] for b in batch])
-        mu = ae.encode(x)[0].cpu()                                                    # (b, N, z)
-        zs.append(mu)
-        valid.append(torch.arange(mu.shape[1])[None] * ae.stride < length[:, None])
-    return torch.cat(zs), torch.cat(valid)
+    """Posterior means of every item (its first window: dataset.crop False): latents (M, N, z), valid (M, N) bool,
+    on the CPU."""
+    parts = [encode_motions(ae, [dataset[i] for i in range(s, min(s + batch_size, len(dataset)))], device, False)
+             for s in range(0, len(dataset), batch_size)]
+    return torch.cat([z.cpu() for z, _ in parts]), torch.cat([v.cpu() for _, v in parts])
 
 
 def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, world: int = 1) -> Path:
-    """Stage 2: encode the train split with the frozen SAE, train the masked transformer + flow head (every process of
-    a torchrun its shard), write <out_dir>/ckpt.pt (kind "latent_ar": model, ema, optimizer, config, model_args, ae,
-    ae_args, latent_mean, latent_std, mean, std, text_encoder, data_root, step, rng (one entry per process)).
-    Returns its path. A finished ckpt.pt is reused, an unfinished one continued exactly with --resume (started over
-    without); one trained with other GEN_KEYS or on another autoencoder than ae.pt is an error."""
+    """Stage 2: train the masked transformer + flow head on the frozen SAE's latents of the train split (every process
+    of a torchrun its shard; --gen_latents: each step's crops and posterior samples, or the first windows' means,
+    both standardised by the first windows' means' per-channel statistics), write <out_dir>/ckpt.pt (kind
+    "latent_ar": model, ema, optimizer, config, model_args, ae, ae_args, latent_mean, latent_std, mean, std,
+    text_encoder, data_root, step, rng (one entry per process)). Returns its path. A finished ckpt.pt is reused, an
+    unfinished one continued exactly with --resume (started over without); one trained with other GEN_KEYS or on
+    another autoencoder than ae.pt is an error."""
     out_dir, master = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar"), rank == 0
     path, ae_path = out_dir / "ckpt.pt", Path(cfg.ae_ckpt) if cfg.ae_ckpt else out_dir / "ae.pt"
     if not ae_path.exists():
@@ -419,6 +459,8 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
     latent_mean = latents[valid].mean(0)                                              # (z,)
     latent_std = latents[valid].std(0).clamp(min=1e-6)
     latents = (latents - latent_mean) / latent_std * valid[..., None]
+    train_set.crop = True                     # from here on a key (epoch, i) draws the loader's crop of that epoch
+    stats = latent_mean.to(device), latent_std.to(device)
     captions = [[c["caption"] for c in item["captions"]] for item in train_set.items]
     cache = build_text_cache(cfg.text_encoder, cfg.text_max_length, cfg.cache_dir,
                              [c for cs in captions for c in cs] + [NULL_PROMPT], device, master)
@@ -438,7 +480,8 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
     if master and old is not None:
         print(f"stage gen: resumed {path} at step {step}")
     if master:
-        print(f"stage gen: {len(latents)} training motions, {latents.shape[1]} tokens x {latents.shape[2]}; text {cache.name} "
+        print(f"stage gen: {len(latents)} training motions ({cfg.gen_latents}), {latents.shape[1]} tokens x "
+              f"{latents.shape[2]}; text {cache.name} "
               f"(C={cache.dim}, {len(cache)} captions cached), conditioning {cfg.text_cond}; generator "
               f"{sum(p.numel() for p in params) / 1e6:.2f}M parameters; device {device}, {cfg.precision}, {world} "
               f"process(es), batch {cfg.gen_batch_size} each")
@@ -455,8 +498,12 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
 
     t0, loss_sum, n = time.time(), 0.0, 0
     while step < cfg.gen_steps:
-        _, idx = shard_batch(step, len(latents), cfg.gen_batch_size, rank, world, cfg.seed)
-        z, v = latents[idx].to(device), valid[idx].to(device)                        # (B, N, z), (B, N)
+        epoch, idx = shard_batch(step, len(latents), cfg.gen_batch_size, rank, world, cfg.seed)
+        if cfg.gen_latents == "posterior":        # official: this step's crops, encoded, one posterior sample each
+            z, v = encode_motions(ae, [train_set[(epoch, i)] for i in idx], device)  # (B, N, z), (B, N)
+            z = (z - stats[0]) / stats[1] * v[..., None]
+        else:
+            z, v = latents[idx].to(device), valid[idx].to(device)
         caps = [NULL_PROMPT if random.random() < cfg.cond_drop_prob else random.choice(captions[i]) for i in idx]
         text, text_mask = cache.get(caps, device)                                    # (B, L, C), (B, L)
         lr = cfg.gen_lr * warmup_cosine(step, cfg.gen_warmup, cfg.gen_steps)
@@ -521,7 +568,8 @@ def main(argv: list[str]) -> None:
     on the preset of --preset (default: cpu; paper for humanml3d and kit), data-parallel under torchrun."""
     cfg = parse_options(LatentARConfig, argv, PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
     choices = dict(dataset=list(DATASETS), stage=["all", "ae", "gen", "bench"], text_cond=["cross", "single"],
-                   cfg_schedule=["constant", "linear"], precision=["fp32", "bf16"], bench_unet=["cpu", "paper"])
+                   cfg_schedule=["constant", "linear"], gen_latents=["posterior", "means"],
+                   decode_schedule=["molingo", "mar"], precision=["fp32", "bf16"], bench_unet=["cpu", "paper"])
     for key, valid in choices.items():
         if getattr(cfg, key) not in valid:
             sys.exit(f"latent_ar.py: --{key} must be one of {valid}, got {getattr(cfg, key)!r}")

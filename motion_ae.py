@@ -242,10 +242,11 @@ class LabelledMotions(Dataset):
     """Normalised motions of one split with frame-label indices, for the SAE.
 
     item i or (epoch, i) -> {"motion": float32 (max_motion_length, D) zero-padded, "length": int, "labels": int64
-    (max_motion_length,) row index or -1}. Crop: a uniform max_motion_length window when longer (StableMoFusion),
-    the labels cropped with it; crop=False keeps the first window (evaluation). The key (epoch, i) draws the crop
-    from default_rng([seed, epoch, i]), a pure function of the key, so a resumed run repeats it exactly; an int
-    key draws from the dataset's running generator."""
+    (max_motion_length,) row index or -1, "start": int first frame of the window}. Crop: a uniform max_motion_length
+    window when longer (StableMoFusion), the labels cropped with it; crop=False keeps the first window (evaluation,
+    and the statistics of latent_ar's latents; the attribute may be switched afterwards). The key (epoch, i) draws
+    the crop from default_rng([seed, epoch, i]), a pure function of the key, so a resumed run repeats it exactly; an
+    int key draws from the dataset's running generator."""
 
     def __init__(self, root, split, info, mean, std, max_motion_length=196, crop=True, seed=0):
         self.items = load_split(root, split, info, seed=seed)
@@ -268,7 +269,7 @@ class LabelledMotions(Dataset):
         motion[:n] = (item["motion"][start:start + n] - self.mean) / self.std
         lab = np.full(self.max_len, -1, np.int64)
         lab[:n] = labels[start:start + n]
-        return {"motion": torch.from_numpy(motion), "length": n, "labels": torch.from_numpy(lab)}
+        return {"motion": torch.from_numpy(motion), "length": n, "labels": torch.from_numpy(lab), "start": start}
 
 
 @torch.no_grad()

@@ -1,7 +1,10 @@
-"""latent_ar.py and its run plumbing (stages.py): the decoding schedule, the flow head on a known 1-D Gaussian
-mixture, masking invariants of the transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and
-runs of both stages on 48 embedded motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples
-from, an exact resume after kills in either stage (bitwise equal to the uninterrupted run), and a torchrun run."""
+"""latent_ar.py and its run plumbing (stages.py): the decoding schedules (the official one against a transcription of
+MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture, masking invariants of the transformer;
+options; the stage-checkpoint rules (reuse, continue, refuse); and runs of both stages on 48 embedded motions at tiny
+sizes: a smoke run whose checkpoint sample.load_generator samples from, the generator's fresh crops and posterior
+samples at every step, an exact resume after kills in either stage (bitwise equal to the uninterrupted run), and a
+torchrun run."""
+import math
 import os
 import shutil
 import subprocess
@@ -12,8 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+import latent_ar
 from latent_ar import (DATASET_PRESETS, HINTS, PRESETS, FlowHead, LatentARConfig, MaskedLatentTransformer,
                        mask_schedule, random_ranks, sample_latents, training_loss)
+from motion_ae import LabelledMotions
 from stages import parse_options, shard_batch, stage_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,20 +40,56 @@ def tiny(text_cond="cross", seed=0):
                                    text_cond=text_cond, flow_width=16, flow_depth=1).eval()
 
 
+def official_masking(m_lens: torch.Tensor, steps: int):
+    """The masking of MoLingo's sampler, transcribed from hynann/MoLingo mogen/models/molingo/molingo.py
+    (sample_tokens) with the transformer and flow head left out: the number masked at each iteration (B, steps), and
+    for each token the iteration whose draw it keeps (every masked token is re-sampled; the others are frozen)."""
+    bsz, seq_len = len(m_lens), int(m_lens.max())
+    key_padding_mask = ~(torch.arange(seq_len)[None] < m_lens[:, None])
+    masked_rand_schedule = torch.where(key_padding_mask, 1e5, torch.rand(bsz, seq_len))
+    counts, kept_from = [], torch.full((bsz, seq_len), -1)
+    for i, timestep in enumerate(torch.linspace(0, 1, steps)):
+        num_masked = torch.round(torch.cos(timestep * math.pi * 0.5) * m_lens).clamp(min=1)
+        ranks = masked_rand_schedule.argsort(dim=1).argsort(dim=1)
+        is_mask = ranks < num_masked.unsqueeze(-1)
+        counts.append(is_mask.sum(1))
+        kept_from[is_mask] = i
+        masked_rand_schedule = masked_rand_schedule.masked_fill(~is_mask, 1e5)
+    return torch.stack(counts, 1), kept_from
+
+
 def test_mask_schedule_counts():
-    counts = mask_schedule(torch.tensor([49, 10, 3, 1]), 16)
-    # n_k = max(1, min(n_{k-1} - 1, round(N cos(pi k / 32)))): 49 tokens in 16 iterations (MoLingo's 263-d setting)
-    assert counts[0].tolist() == [49, 48, 47, 46, 45, 43, 41, 38, 35, 31, 27, 23, 19, 14, 10, 5, 0]
-    assert counts[1].tolist() == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0]
-    assert counts[2].tolist() == [3, 2] + [1] * 14 + [0]
-    assert counts[3].tolist() == [1] * 16 + [0]
-    c = mask_schedule(torch.arange(16, 200), 16)                              # N >= K: one token at least per step
+    """Both schedules for 49 tokens in 16 iterations (MoLingo's 263-d setting); the official one equals the
+    transcribed loop for 1..80 tokens and 1..32 iterations, and the iteration at which sample_latents draws a token
+    (n_k - n_{k+1} tokens at iteration k) is the iteration whose draw the official loop keeps."""
+    n = torch.tensor([49, 10, 3, 1])
+    molingo, mar = mask_schedule(n, 16), mask_schedule(n, 16, "mar")
+    assert molingo[0].tolist() == [49, 49, 48, 47, 45, 42, 40, 36, 33, 29, 25, 20, 15, 10, 5, 1, 0]
+    assert molingo[1].tolist() == [10, 10, 10, 10, 9, 9, 8, 7, 7, 6, 5, 4, 3, 2, 1, 1, 0]
+    assert molingo[3].tolist() == [1] * 16 + [0]
+    # MAR's: n_k = max(1, min(n_{k-1} - 1, round(N cos(pi k / 32))))
+    assert mar[0].tolist() == [49, 48, 47, 46, 45, 43, 41, 38, 35, 31, 27, 23, 19, 14, 10, 5, 0]
+    assert mar[1].tolist() == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0]
+    assert mar[2].tolist() == [3, 2] + [1] * 14 + [0]
+    assert mar[3].tolist() == [1] * 16 + [0]
+    c = mask_schedule(torch.arange(16, 200), 16, "mar")                        # N >= K: one token at least per step
     assert (c[:, :-1] - c[:, 1:] >= 1).all() and (c[:, 0] == torch.arange(16, 200)).all() and (c[:, -1] == 0).all()
+    torch.manual_seed(0)
+    m_lens = torch.arange(1, 81)
+    for steps in (1, 2, 8, 16, 32):
+        counts, kept_from = official_masking(m_lens, steps)
+        ours = mask_schedule(m_lens, steps)
+        assert torch.equal(ours[:, :-1], counts) and (ours[:, -1] == 0).all(), steps
+        for k in range(steps):
+            assert torch.equal((kept_from == k).sum(1), ours[:, k] - ours[:, k + 1]), (steps, k)
+    with pytest.raises(ValueError, match="'molingo' or 'mar'"):
+        mask_schedule(n, 16, "maskgit")
 
 
-def test_sampler_unmasks_the_scheduled_counts_in_a_fixed_order():
-    """At every decoding iteration the transformer sees exactly n_k masked tokens per sample, and the flow head is
-    asked for exactly n_k - n_{k+1} tokens."""
+@pytest.mark.parametrize("schedule", ["molingo", "mar"])
+def test_sampler_unmasks_the_scheduled_counts_in_a_fixed_order(schedule):
+    """At every decoding iteration that unmasks a token the transformer sees exactly n_k masked tokens per sample,
+    and the flow head is asked for exactly n_k - n_{k+1} tokens; every valid token is drawn once, none is left."""
     model, K = tiny(), 8
     num_tokens = torch.tensor([12, 5])
     seen_masked, asked = [], []
@@ -62,10 +103,14 @@ def test_sampler_unmasks_the_scheduled_counts_in_a_fixed_order():
     model.head.sample = spy
     text, mask = torch.randn(2, 3, 6), torch.ones(2, 3, dtype=torch.bool)
     z = sample_latents(model, text, mask, torch.randn(1, 2, 6), torch.ones(1, 2, dtype=torch.bool), num_tokens,
-                       iters=K, flow_steps=2, guidance=2.0, generator=torch.Generator().manual_seed(0))
-    counts = mask_schedule(num_tokens, K)
-    assert seen_masked == counts[:, :-1].T.tolist()
-    assert asked == (counts[:, :-1] - counts[:, 1:]).sum(0).tolist()
+                       iters=K, flow_steps=2, guidance=2.0, generator=torch.Generator().manual_seed(0),
+                       decode_schedule=schedule)
+    counts = mask_schedule(num_tokens, K, schedule)
+    drawn = counts[:, :-1] - counts[:, 1:]                                     # (B, K) tokens unmasked at k
+    busy = drawn.sum(0) > 0
+    assert busy.sum() < K if schedule == "molingo" else busy.all()            # molingo: iteration 0 keeps nothing
+    assert seen_masked == counts[:, :-1].T[busy].tolist()
+    assert asked == drawn.sum(0)[busy].tolist() and sum(asked) == 17
     assert z.shape == (2, 12, 4) and (z[1, 5:] == 0).all() and (z[0] != 0).all() and (z[1, :5] != 0).all()
 
 
@@ -154,6 +199,11 @@ def test_options_presets_and_errors():
         parse_options(LatentARConfig, ["--steps=3"], PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
     with pytest.raises(SystemExit, match="--ae_steps='x' is not a valid int"):
         parse_options(LatentARConfig, ["--ae_steps=x"], PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+    cfg = LatentARConfig()
+    assert (cfg.gen_latents, cfg.decode_schedule) == ("posterior", "molingo")                # the official ones
+    for bad in ("--gen_latents=mean", "--decode_schedule=cosine"):
+        with pytest.raises(SystemExit, match=f"{bad.split('=')[0]} must be one of"):
+            latent_ar.main([bad])
 
 
 def test_shard_batch_is_a_pure_function_of_step_and_rank():
@@ -261,6 +311,51 @@ def test_both_stages_smoke(work):
     proc = run([*TINY, "--out_dir=full"], work)
     assert "stage ae: reusing" in proc.stdout and "stage gen: reusing" in proc.stdout, proc.stdout
     assert "ae step" not in proc.stdout and "gen step" not in proc.stdout
+
+
+def test_generator_trains_on_posterior_samples_of_crops(work, monkeypatch):
+    """Stage gen at batch = the whole train split (every step a new epoch of the same items), 120-frame crops: a motion
+    that fits the window is encoded identically at both steps and still gets other latents (z = mu + sigma eps, not
+    mu), a longer one is cropped away from its first window, at another offset in the next epoch. Control:
+    --gen_latents=means feeds the same latents to both steps."""
+    from data import DATASETS, load_split
+    monkeypatch.chdir(work)
+    num_items = len(load_split(work / "synth", "train", DATASETS["synthetic"]))
+    getitem, seen = LabelledMotions.__getitem__, {}
+
+    def spy_item(self, key):
+        out = getitem(self, key)
+        if isinstance(key, tuple):                                           # the training loop's (epoch, i) keys
+            seen.setdefault(key[0], []).append((key[1], out["start"], out["length"]))
+        return out
+    monkeypatch.setattr(LabelledMotions, "__getitem__", spy_item)
+    runs = {}
+    for mode in ("posterior", "means"):
+        fed = []
+
+        def spy_loss(model, z, *args, **kwargs):                                # z (B, N, z) standardised latents
+            fed.append(z.clone())
+            return training_loss(model, z, *args, **kwargs)
+        monkeypatch.setattr(latent_ar, "training_loss", spy_loss)
+        seen.clear()
+        latent_ar.main([*TINY, "--stage=gen", "--ae_ckpt=full/ae.pt", f"--out_dir=gen_{mode}", f"--gen_latents={mode}",
+                        "--gen_steps=2", f"--gen_batch_size={num_items}", "--max_motion_length=120"])
+        runs[mode] = fed, dict(seen)
+    (z0, z1), seen = runs["posterior"]
+    assert sorted(seen) == [0, 1] and len(seen[0]) == num_items == len(seen[1])
+    row = [{i: r for r, (i, _, _) in enumerate(seen[e])} for e in (0, 1)]     # item -> row of the step's batch
+    crops = [{i: (start, n) for i, start, n in seen[e]} for e in (0, 1)]
+    fits = [i for i in row[0] if crops[0][i][1] < 120]                          # whole motion in the window
+    longer = [i for i in row[0] if crops[0][i][1] == 120]
+    assert fits and longer
+    for i in fits:                                                               # the same input, other latents
+        assert crops[0][i][0] == crops[1][i][0] == 0 and not torch.allclose(z0[row[0][i]], z1[row[1][i]], atol=1e-3)
+    assert any(crops[0][i][0] > 0 for i in longer)                              # not the first window
+    assert any(crops[0][i][0] != crops[1][i][0] for i in longer)                # fresh crops every epoch
+    (m0, m1), seen = runs["means"]
+    assert not seen                                                              # no crops drawn: first windows
+    order = [shard_batch(s, num_items, num_items)[1] for s in (0, 1)]
+    assert all(torch.equal(m0[order[0].index(i)], m1[order[1].index(i)]) for i in range(num_items))
 
 
 def assert_same(a: Path, b: Path, keys=("model", "optimizer")) -> dict:

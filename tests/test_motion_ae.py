@@ -135,6 +135,8 @@ def test_keyed_crops_repeat_exactly(hml3d_sample):
     i = max(range(len(data)), key=lambda k: data.items[k]["length"])                 # the longest: many windows
     first = data[(0, i)]["motion"]
     assert torch.equal(first, data[(0, i)]["motion"])
+    start = data[(0, i)]["start"]                                                    # the window's first frame
+    assert torch.allclose(first, torch.from_numpy((data.items[i]["motion"][start:start + 40] - mean) / std))
     assert any(not torch.equal(first, data[(e, i)]["motion"]) for e in range(1, 6))
     assert any(not torch.equal(data[i]["motion"], data[i]["motion"]) for _ in range(5))
 
