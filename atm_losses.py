@@ -36,6 +36,13 @@ Choices the paper leaves open (SPEC 7), made here:
      sample; an anchor whose two proxies coincide (a pool of one clip) contributes 0.
   7. Reduction: per-sample terms summed over the contributing samples and divided by the batch size B, so a sample
      with no valid j*, no clip, or outside the gate contributes exactly 0 (never NaN).
+  8. Rows trained without their caption are left out (ATMLoss(..., keep=)): classifier-free guidance drops the text of
+     about 10% of each batch (unet.CondUnet1D, cond_mask_prob; train.py draws the drop and passes the conditioned
+     rows). Those x0 predictions never saw t_i, so pulling them towards t_i (L_inter), mining them as negatives of
+     another caption, or aligning their clips to the real motion's would train the unconditional branch on the caption.
+     The paper says nothing either way. The terms are then those of the kept B' rows alone, as if the batch held only
+     them (divided by B', negatives and proxies mined among them); the dropped rows get an exactly zero gradient. One
+     kept row has no negative (L_inter 0) and only its own clips; none kept gives 0 (a graph, never NaN).
 Table 5 replaces L_inter (and drops L_intra); every triplet uses the adaptive margin phi_ij = D(t_i, m_j) - D(t_i, m_i)
 for anchor t_i, positive m^_i, negative m^_j (or a fixed float):
   "triplet"       FaceNet (Schroff et al. 2015, [37]): mean over every j != i ("across all example pairs").
@@ -254,24 +261,40 @@ class ATMLoss(nn.Module):
         self.epsilon, self.gamma, self.lambda_atm, self.temperature = epsilon, gamma, lambda_atm, temperature
 
     def forward(self, encoder, x0_hat: torch.Tensor, x0: torch.Tensor, lengths: torch.Tensor,
-                text_emb: torch.Tensor, text_sim: torch.Tensor, real_emb: torch.Tensor | None = None) -> dict:
+                text_emb: torch.Tensor, text_sim: torch.Tensor, real_emb: torch.Tensor | None = None,
+                keep: torch.Tensor | None = None) -> dict:
         """encoder: frozen, eval-mode object with encode_motion(x (B, T, D), lengths (B,)) -> (B, E);
         x0_hat (B, T, D) the generator's x0 prediction WITH gradient (any float dtype, used as float32); x0 (B, T, D)
         real normalised motion; lengths (B,) valid frames; text_emb (B, E) alignment-space caption embeddings and
         text_sim (B, B) Sentence-BERT caption cosines, both without gradient; real_emb (B, E): encoder.encode_motion(x0,
-        lengths) when the caller has it already (luma+atm: LUMA's f_tem target), else computed here.
+        lengths) when the caller has it already (luma+atm: LUMA's f_tem target), else computed here; keep (B,) bool on
+        any device (a CPU one costs no device sync): the rows whose caption the network saw (choice 8), None = all.
         Returns {"inter", "intra": 0-dim float32 tensors (constant 0 when switched off or nothing contributes),
         "loss": lambda (inter + intra), the term added to L_mse (eq. 8); "gate_rate": float, fraction of samples with
         cos(m^_i, m_i) < gamma; "excluded_rate": float, fraction of the B(B-1) pairs (i, j) excluded by epsilon;
-        "no_valid": int, samples with no valid j*; "clips": int, clips cut; "intra_samples": int, samples in L_intra}.
-        Raises ValueError for mismatched shapes or an encoder that is not frozen and in eval mode.
+        "no_valid": int, samples with no valid j*; "clips": int, clips cut; "intra_samples": int, samples in L_intra},
+        the statistics over the kept rows. Raises ValueError for mismatched shapes (keep included) or an encoder that
+        is not frozen and in eval mode.
         """
         _check_frozen(encoder)
         B = x0.shape[0]
-        if x0_hat.shape != x0.shape or lengths.shape != (B,) or text_emb.shape[0] != B or text_sim.shape != (B, B):
+        if x0_hat.shape != x0.shape or lengths.shape != (B,) or text_emb.shape[0] != B or text_sim.shape != (B, B) \
+                or (keep is not None and (keep.shape != (B,) or keep.dtype != torch.bool)):
             raise ValueError(f"atm_losses.py: expected x0_hat {tuple(x0.shape)}, lengths ({B},), text_emb ({B}, E), "
-                             f"text_sim ({B}, {B}); got {tuple(x0_hat.shape)}, {tuple(lengths.shape)}, "
-                             f"{tuple(text_emb.shape)}, {tuple(text_sim.shape)}")
+                             f"text_sim ({B}, {B}), keep ({B},) bool; got {tuple(x0_hat.shape)}, "
+                             f"{tuple(lengths.shape)}, {tuple(text_emb.shape)}, {tuple(text_sim.shape)}, "
+                             f"{None if keep is None else (tuple(keep.shape), keep.dtype)}")
+        if keep is not None:  # choice 8: the batch of the conditioned rows alone
+            rows = keep.cpu().nonzero().squeeze(1)                                    # (B',) kept row indices
+            if len(rows) == 0:
+                zero = x0_hat.float()[:0].sum()                                       # 0, with a graph to x0_hat
+                return {"inter": zero, "intra": zero, "loss": zero, "gate_rate": 0.0, "excluded_rate": 0.0,
+                        "no_valid": 0, "clips": 0, "intra_samples": 0}
+
+            def pick(v):                                                              # v's kept rows, on v's device
+                return None if v is None else v.index_select(0, rows.to(v.device))
+            return self.forward(encoder, pick(x0_hat), pick(x0), pick(lengths), pick(text_emb),
+                                pick(pick(text_sim).T).T, pick(real_emb))            # (B', ...), (B', B')
         x0_hat, x0 = x0_hat.float(), x0.float()
         if real_emb is None:
             with torch.no_grad():

@@ -379,7 +379,7 @@ def main(argv: list[str]) -> None:
 
     # ----------------------------------------------------------------------------------------------- model
     margs = model_args(cfg, info.feat_dim, cache.dim)
-    model = CondUnet1D(**margs).to(device)
+    model = CondUnet1D(**margs | {"cond_mask_prob": 0.0}).to(device)  # CFG's drop is drawn in model_fn, for ATM
     ema = CondUnet1D(**margs).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     diffusion = GaussianDiffusion(num_timesteps=cfg.num_timesteps).to(device)
@@ -452,13 +452,13 @@ def main(argv: list[str]) -> None:
 
     feats = {}
 
-    def model_fn(x_t, t):
+    def model_fn(x_t, t):  # CFG's condition drop: CondUnet1D.cond_indices' draw, made here so that ATM can skip it
+        feats["uncond"] = torch.rand(len(x_t)) < cfg.cond_mask_prob          # (B,) CPU, True = trained without text
         with autocast:  # only the network; q_sample, the loss and the optimiser run in fp32
-            if anchors is None:
-                return net(x_t, t, text, text_mask)
-            out, features = net(x_t, t, text, text_mask, return_features=True)
-            feats["h"] = features[level]                                          # (B, C, T') anchor input
-            return out
+            out = net(x_t, t, text, text_mask, force_uncond=feats["uncond"], return_features=anchors is not None)
+        if anchors is not None:
+            out, feats["h"] = out[0], out[1][level]                               # (B, C, T') anchor input
+        return out
 
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
     t_log, n_sum = time.time(), 0
@@ -495,7 +495,7 @@ def main(argv: list[str]) -> None:
             if atm is not None:  # ATM eq. 8: + lambda (L_inter + L_intra) on the x0 prediction, through frozen MoCLIP
                 out = atm(moclip_model, extras["x0_pred"].float(), x0, lengths,
                           moclip_text.get(batch["caption"], device), caption_similarity(sbert.get(batch["caption"])),
-                          real_emb=target)                                 # luma+atm: f_tem(x0) is m_i, one pass
+                          real_emb=target, keep=~feats["uncond"])  # luma+atm: f_tem(x0) is m_i; captioned rows only
                 total = total + out["loss"]
                 terms[3:5] = out["inter"].detach(), out["intra"].detach()
                 atm_stats += [out["gate_rate"], out["excluded_rate"], out["no_valid"]]

@@ -249,6 +249,43 @@ def test_gradient_reaches_the_generator_and_never_the_encoder(terms):
     assert all(p.grad is None for p in enc.parameters())
 
 
+
+def test_rows_without_their_caption_are_left_out():
+    """Choice 8: with keep (classifier-free guidance dropped rows 1 and 4) the terms are those of the kept rows alone,
+    and the dropped rows' x0 predictions get an exactly zero gradient; no kept row gives a finite 0."""
+    torch.manual_seed(0)
+    enc = TinyMoCLIP().requires_grad_(False).eval()
+    B, T = 6, 48
+    x0_hat, x0 = torch.randn(B, T, 6, requires_grad=True), torch.randn(B, T, 6)
+    lengths = torch.tensor([48, 40, 30, 24, 17, 9])
+    text = F.normalize(torch.randn(B, 8), dim=-1)
+    sim = no_sim(B)
+    sim[0, 2] = sim[2, 0] = 0.9                                                         # one excluded pair
+    keep = torch.tensor([True, False, True, True, False, True])
+    atm = ATMLoss(clip_len=8, margin=1.0, margin_intra=1.0, gamma=1.5)                  # gamma > 1: all gated
+    out = atm(enc, x0_hat, x0, lengths, text, sim, keep=keep)
+    k = keep.nonzero().squeeze(1)
+    alone = atm(enc, x0_hat.detach()[k], x0[k], lengths[k], text[k], sim[k][:, k])    # a batch of the 4 kept rows
+    for key in ("inter", "intra", "loss"):
+        assert out[key].item() == pytest.approx(alone[key].item(), abs=1e-6), key
+    assert out["loss"].item() > 0 and out["clips"] == alone["clips"] == 6 + 4 + 3 + 1
+    assert out["excluded_rate"] == alone["excluded_rate"] == 2 / 12
+    everything = atm(enc, x0_hat, x0, lengths, text, sim)                               # the mask changes the value
+    assert abs(everything["inter"].item() - out["inter"].item()) > 1e-3
+    out["loss"].backward()
+    assert x0_hat.grad[~keep].abs().max().item() == 0                                    # exactly zero
+    assert (x0_hat.grad[keep].abs().flatten(1).sum(1) > 0).all()
+    shared = atm(enc, x0_hat, x0, lengths, text, sim, real_emb=enc.encode_motion(x0, lengths), keep=keep)  # luma+atm
+    assert all(torch.equal(shared[key], out[key]) for key in ("inter", "intra", "loss"))
+    x0_hat.grad = None
+    none = atm(enc, x0_hat, x0, lengths, text, sim, keep=torch.zeros(B, dtype=torch.bool))
+    none["loss"].backward()
+    assert none["loss"].item() == 0 and x0_hat.grad.abs().max().item() == 0 and none["clips"] == 0
+    one = atm(enc, x0_hat, x0, lengths, text, sim, keep=torch.arange(B) == 3)           # no negative: L_inter 0
+    assert one["inter"].item() == 0 and one["no_valid"] == 1 and torch.isfinite(one["loss"])
+    with pytest.raises(ValueError, match="keep"):
+        atm(enc, x0_hat, x0, lengths, text, sim, keep=torch.ones(B))                    # not a bool mask
+
 def test_caption_embeddings_encode_each_caption_once():
     calls = []
 
