@@ -81,6 +81,7 @@ TABLES = {
                             for v in ("atm", "contrastive", "triplet", "hard_triplet", "drop_triplet")}},
     "latent_ar": {"rows": {                                     # MoLingo's comparison
         "aligned, cross": LATENT_AR,
+        "aligned, cross, fixed means": LATENT_AR + ["--gen_latents=means"],
         "unaligned": LATENT_AR + ["--align_weight=0"],
         "single-token": LATENT_AR + ["--text_cond=single"],
         "Baseline": ["--method=baseline"],

@@ -57,6 +57,9 @@ TABLES = {
                         "judged by the checks before issue 18 (git_commit of the row) and by the strict ones."),
     "guidance_sweep": ("Guidance on the validation split (LUMA, the CPU default)",
                        "The classifier-free guidance scale chosen on val, never on test (sweep_guidance.py)."),
+    "guidance_sweep_latent_ar": ("Guidance on the validation split (latent_ar, MoLingo's generator)",
+                                 "sweep_guidance.py on the 400 + 400-step aligned, cross-attention run, seed 0; "
+                                 "the comparison's latent_ar rows use the scale chosen here."),
     "latent_ar": ("MoLingo's comparison (latent_ar) beside the U-Net rows",
                   "experiments.py --table=latent_ar; generator trained on fresh posterior samples of crops unless "
                   "the row says 'means'."),
@@ -341,18 +344,26 @@ def main(argv: list[str]) -> None:
     p.add_argument("--table", default="")
     p.add_argument("--row", default="")
     p.add_argument("--from_row", default="", help="the JSON summary's row (default: --row)")
-    for key in ("method", "seed", "steps", "note", "git_commit", "flags"):
-        p.add_argument(f"--{key}", default=None)
+    meta_keys = ("method", "seed", "steps", "note", "git_commit", "flags", "evaluator_sha256", "guidance",
+                 "clip_denoised")
+    for key in meta_keys:
+        p.add_argument(f"--{key}", default=None, help="set this field of the added row")
+    p.add_argument("--fields", default="", help="keep only these metric fields of the added row (comma list; a "
+                   "trailing * matches a prefix, e.g. fid,action_*)")
     args = p.parse_args(argv)
     target = Path(args.results_dir) / "RESULTS.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     if args.add:
         if not (args.table and args.row):
             p.error("--add needs --table and --row")
-        meta = {k: getattr(args, k) for k in ("method", "seed", "steps", "note", "git_commit", "flags")
-                if getattr(args, k) is not None}
+        meta = {k: getattr(args, k) for k in meta_keys if getattr(args, k) is not None}
         row = row_from_eval(json.loads(Path(args.add).read_text()), args.from_row or args.row,
                             table=args.table, row=args.row, **meta)
+        if args.fields:
+            keep = [f.strip() for f in args.fields.split(",") if f.strip()]
+            metrics = set(METRIC_NAMES.values()) | {k for k in row if k.startswith("action_")}
+            row = {k: v for k, v in row.items() if k not in metrics or any(
+                k == f or (f.endswith("*") and k.startswith(f[:-1])) for f in keep)}
         append_rows(Path(args.results_dir) / f"{args.table}.csv", [row])
     text = render(args.results_dir)
     if args.check:

@@ -6,11 +6,12 @@ dataset's CPU default it drove backward walks at seven times the data's speed (i
 checkpoint with evaluate.py's protocol on the VALIDATION split (the test split is for the final table only) at each
 guidance of --scales with CFG rescale off, then with CFG rescale (Lin et al. 2024, "Common Diffusion Noise Schedules
 and Sample Steps are Flawed", sec. 3.4, phi = 0.7, applied to the guided x0) at the best two scales, --seeds
-replications each and no MultiModality, and writes a Markdown table (FID, R-Precision top 3, skating ratio, root
-speed ratio, action success) to <ckpt dir>/sweep_guidance.md. "Best" = lowest sum of ranks on FID, R-Precision top 3,
-action success and |log root speed ratio| (rank_settings).
+replications each with MultiModality at a smaller count (--mm, 20 captions x 10 repeats x 5 pairs), and writes a
+Markdown table (FID, R-Precision top 3, skating ratio, root speed ratio, action success) to <ckpt dir>/sweep_guidance.md
+and one result row per setting to results/guidance_sweep.csv (results.py; --results='' writes none). "Best" = lowest
+sum of ranks on FID, R-Precision top 3, action success and |log root speed ratio| (rank_settings).
 
-    python sweep_guidance.py --ckpt out/synthetic/ckpt.pt                 # 7 settings x 2 seeds on the val split
+    python sweep_guidance.py --ckpt out/synthetic/ckpt.pt                 # 7 settings x 2 replications, val split
     python sweep_guidance.py --ckpt out/synthetic/ckpt.pt --scales=1,2 --rescale=0 --seeds=1  # + any EvalConfig field
     python sweep_guidance.py --ckpt out/synthetic/ckpt.pt --prompts_only      # issue 13's four prompts: root speed
 
@@ -45,6 +46,7 @@ class SweepConfig:
                     "a person jumps in place:jump,a man turns left:turn_left")   # "text:action" pairs
     prompt_samples: int = 4           # samples per prompt and setting (120 frames each)
     prompts_only: bool = False        # skip the evaluation sweep, print only the prompt table
+    mm: str = "20,10,5"               # MultiModality captions,repeats,pairs per setting (a sweep's smaller count)
     results: str = "results"          # append each setting's result row to <results>/guidance_sweep.csv ('' = no)
     table: str = "guidance_sweep"     # the result table (CSV file name) the rows go to
 
@@ -69,7 +71,7 @@ def rank_settings(results: dict) -> list:
 
 def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
     """Evaluate `gen` on sweep.split at each guidance of sweep.scales (rescale off), then with CFG rescale
-    sweep.rescale at the best two (rank_settings), sweep.seeds replications each, no MultiModality. Writes
+    sweep.rescale at the best two (rank_settings), sweep.seeds replications each, MultiModality at sweep.mm. Writes
     <out_dir>/sweep_guidance.md (and each setting's eval files under <out_dir>/sweep/) and returns the table."""
     if sweep.split == "test":
         raise SystemExit("sweep_guidance.py: --split=test would choose the guidance on the test split; use val")
@@ -78,8 +80,14 @@ def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
     except ValueError:
         raise SystemExit(f"sweep_guidance.py: --scales={sweep.scales!r}: expected numbers separated by commas")
     out_dir = Path(cfg.out_dir or Path(cfg.ckpt).parent)
-    base = dataclasses.replace(cfg, split=sweep.split, replication_times=sweep.seeds, mm_num_samples=0,
-                               compare_split="")
+    try:
+        mm = [int(v) for v in sweep.mm.split(",")] if sweep.mm != "0" else [0, cfg.mm_num_repeats, cfg.mm_num_times]
+        assert len(mm) == 3 and (mm[0] == 0 or mm[1] > mm[2])
+    except (ValueError, AssertionError):
+        raise SystemExit(f"sweep_guidance.py: --mm must be captions,repeats,pairs with repeats > pairs (or 0), "
+                         f"got {sweep.mm!r}")
+    base = dataclasses.replace(cfg, split=sweep.split, replication_times=sweep.seeds, mm_num_samples=mm[0],
+                               mm_num_repeats=mm[1], mm_num_times=mm[2], compare_split="")
     results, real, t0, rows = {}, None, time.time(), []
     ckpt = Path(cfg.ckpt)
     step = int(torch.load(ckpt, map_location="cpu", weights_only=True).get("step", 0)) if ckpt.is_file() else 0
@@ -142,15 +150,17 @@ def prompt_speeds(gen, sweep: SweepConfig, seed: int = 0) -> str:
     scales = [float(g) for g in sweep.scales.split(",")]
     lines = ["| guidance | clamp x0 | " + " | ".join(f"{text} (data {np.mean(speeds.get(a, [np.nan])):.2f})"
                                                      for text, a in pairs) + " |", "|---" * (len(pairs) + 2) + "|"]
+    clamps = (True, False) if hasattr(gen, "x0_range") else (None,)  # latent_ar has no x0 clamp
     for g in scales:
-        for clip in (True, False):
+        for clip in clamps:
             cells = []
             for text, _ in pairs:
+                extra = {} if clip is None else {"clip_denoised": clip}
                 x = gen.generate([text] * sweep.prompt_samples, [120] * sweep.prompt_samples, guidance=g,
-                                 seed=seed, clip_denoised=clip)
+                                 seed=seed, **extra)
                 joints = [recover_from_ric(f, gen.info.joints_num) for f in gen.denormalize(x)]
                 cells.append(f"{np.mean([root_speed(j) for j in joints]):.2f}")
-            lines.append(f"| {g:g} | {'yes' if clip else 'no'} | " + " | ".join(cells) + " |")
+            lines.append(f"| {g:g} | {'n/a' if clip is None else 'yes' if clip else 'no'} | " + " | ".join(cells) + " |")
     table = "Mean root speed (m/s), " + f"{sweep.prompt_samples} samples a prompt, 120 frames\n\n" + "\n".join(lines)
     print(table, flush=True)
     return table + "\n"

@@ -382,7 +382,7 @@ def test_protocol_with_stand_in_generators(trained, tmp_path):
     assert model["MultiModality"]["mean"] < 1e-3 < bad["summary"]["standin"]["MultiModality"]["mean"]
     assert "MultiModality" not in real
     md = (tmp_path / "standin" / "eval_synthetic_test.md").read_text()
-    assert "| Real motion |" in md and "| standin |" in md and "±" in md
+    assert "| Real motion |" in md and "| standin |" in md and "[" in md and "R = 2 replications" in md
     assert (tmp_path / "standin" / "eval_synthetic_test.json").is_file()
 
 
