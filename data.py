@@ -70,7 +70,7 @@ DATASETS = {
 def _require(path: Path, what: str) -> None:
     if not path.exists():
         raise FileNotFoundError(f"data.py: {what} not found: {path}; expected the layout {LAYOUT} (HumanML3D "
-                                f"README; `python synthetic.py --root ./dataset/Synthetic` builds a small one)")
+                                f"README; `python -m synthetic --root ./dataset/Synthetic` builds a small one)")
 
 
 def parse_caption_line(line: str) -> tuple[str, list[str], float, float]:

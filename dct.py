@@ -132,7 +132,7 @@ def main() -> None:
     default = {"synthetic": "dataset/Synthetic", "humanml3d": "dataset/HumanML3D", "kit": "dataset/KIT-ML"}
     root = Path(args.data_root or default[args.dataset])
     if args.dataset == "synthetic" and not args.data_root:
-        from synthetic import ensure_dataset                                   # builds the embedded dataset once
+        from synthetic.build import ensure_dataset                                   # builds the embedded dataset once
         ensure_dataset(root)
     try:
         x = load_windows(root, args.split, args.window)                        # (B, T, D)

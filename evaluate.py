@@ -17,8 +17,9 @@ eval_<dataset>_<split>.json (every replication). The evaluator itself lives in e
 Beside these, every row (real motion included: its values are the noise floor) gets realism figures computed on the
 recovered joints (realism.py: GMD's skating ratio, PhysDiff-style penetration and floating, mean root speed; for
 generated rows the root speed ratio and MAE against the real motion of the same caption), and, on datasets with
-frame_labels (the embedded one), the success rate of the per-action kinematic checks of action_checks.py on the
-single-action test motions, overall and per action. sweep_guidance.py runs this protocol over guidance scales.
+frame_labels (the embedded one), the success rate of the per-action kinematic checks of
+synthetic/action_checks.py on the single-action test motions, overall and per action. lab/sweep_guidance.py runs
+this protocol over guidance scales.
 
 CPU note: the evaluator's GRUs step through time with small matrix products; on a machine busy with other work,
 two OpenMP threads wait on each other at every step (4-10x slower). `OMP_NUM_THREADS=1 python evaluate.py ...`
@@ -41,7 +42,7 @@ import torch
 from scipy import linalg
 from tqdm import tqdm
 
-from action_checks import check_action, single_action_label
+from synthetic.action_checks import check_action, single_action_label
 from data import DATASETS, load_split
 from evaluator import (EvalDataset, TrainEvaluatorConfig, eval_loader, evaluator_name, evaluator_paths, load_evaluator,
                        train_evaluator)
@@ -317,7 +318,7 @@ def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalCo
         rows[model_name] = _Row()
     dataset.set_seed(seed)
     info = dataset.info
-    physical = info.kind == "t2m" and dataset.with_index  # realism.py / action_checks.py read the 22-joint skeleton
+    physical = info.kind == "t2m" and dataset.with_index  # realism and action checks read 22 joints
     labels = getattr(dataset, "labels", None) or [None] * len(dataset)
     for b, batch in enumerate(tqdm(eval_loader(dataset, cfg.batch_size, seed), desc="matching", leave=False)):
         words, pos_ohot, captions, cap_lens, motions, m_lens, _, *index = batch
@@ -412,7 +413,8 @@ def format_table(summary: dict, title: str = "", columns=METRICS, replication_ti
 
 
 def format_actions(summary: dict) -> str:
-    """Per-action success rate (action_checks.py) of each row: one line per action label, one column per row."""
+    """Per-action success rate (synthetic/action_checks.py) of each row: one line per action label, one column per
+    row."""
     rows = [r for r, vals in summary.items() if "action_success" in vals]
     actions = sorted({m[7:] for r in rows for m in summary[r] if m.startswith("action/")})
     if not rows:
@@ -502,7 +504,7 @@ def main(argv: list[str]) -> None:
             raise SystemExit(f"evaluate.py: --dataset must be one of {list(DATASETS)}, got {cfg.dataset!r}")
         root = Path(cfg.data_root or info.default_root)
         if info.name == "synthetic" and not root.exists():
-            from synthetic import ensure_dataset  # only the embedded dataset is generated
+            from synthetic.build import ensure_dataset  # only the embedded dataset is generated
             ensure_dataset(root)
         train_evaluator(root, info, cfg.evaluator_dir, train_cfg, cfg.seed, cfg.device)
         cfg = dataclasses.replace(cfg, dataset=info.name, data_root=str(root), ckpt="",

@@ -580,7 +580,7 @@ def main(argv: list[str]) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"config_{cfg.stage}.json").write_text(json.dumps(asdict(cfg), indent=2))
         if cfg.dataset == "synthetic" and cfg.stage != "bench":
-            from synthetic import ensure_dataset                                      # only the embedded dataset
+            from synthetic.build import ensure_dataset                                      # only the embedded dataset
             ensure_dataset(Path(cfg.data_root or info.default_root), num_motions=cfg.num_motions, seed=cfg.data_seed)
     if world > 1:
         dist.barrier()

@@ -321,7 +321,7 @@ def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
     info = DATASETS[cfg.dataset]
     root = Path(cfg.data_root or info.default_root)
     if cfg.dataset == "synthetic":
-        from synthetic import ensure_dataset
+        from synthetic.build import ensure_dataset
         ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)  # the build train.py uses
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)

@@ -30,7 +30,7 @@ clip touches y = 0 and a generated one is judged against the same plane (no per-
 
 Real data, mean over motions: the real HumanML3D sample's 8 motions (new_joint_vecs through recover_from_ric) read
 GMD skating 0.110 (the 7 with a new_joints/ file 0.061), penetration 0.0 mm, floating 15.1 mm; the embedded
-dataset's 450 test clips (python synthetic.py) skating 0.086 (0.130 by the smoothed-only rule), penetration 0.0 mm,
+dataset's 450 test clips (python -m synthetic) skating 0.086 (0.130 by the smoothed-only rule), penetration 0.0 mm,
 floating 5.7 mm.
 
     python -m pytest -q tests/test_realism.py

@@ -86,7 +86,7 @@ class TrainConfig:
     # sampling defaults stored in the checkpoint (sample.py / evaluate.py use them unless overridden)
     sampler: str = "sde-dpm++2m-karras"  # sde-dpm++2m-karras (StableMoFusion) | dpm++2m | ddpm
     sample_steps: int = 10            # solver steps
-    guidance: float = 1.5             # CFG scale: 1.5 on the embedded dataset (sweep_guidance.py), 2.5 paper preset
+    guidance: float = 1.5             # CFG scale: 1.5 on the embedded dataset (lab/sweep_guidance.py), 2.5 paper preset
     guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
     clip_denoised: bool = True        # sampling clamps x0 predictions to the train split's per-dim range (data.py)
     # method: LUMA (arXiv 2509.25304) = the baseline + MoCLIP text + dual anchors (anchors.py); flags for Tables 2-4
@@ -356,7 +356,7 @@ def main(argv: list[str]) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     if cfg.dataset == "synthetic" and master:
-        from synthetic import ensure_dataset  # only the embedded dataset is generated
+        from synthetic.build import ensure_dataset  # only the embedded dataset is generated
         ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)
     if ddp:
         dist.barrier()

@@ -1,15 +1,15 @@
 """action_checks.py: every check passes >= 95% of the real clips of its action in each split of the embedded dataset
-that the present synthetic.py builds, fails constructed counterexamples (the other hand, the other foot, the other
+that the present synthetic/build.py builds, fails constructed counterexamples (the other hand, the other foot, the other
 way, mirrored motions), and fails every body that only moves its root: a real standing pose held rigid and slid
 forward, backward and sideways at the data's locomotion speeds, lifted rigidly for a few frames, floated up, held
 still (tests that need the real HumanML3D sample skip when it is absent)."""
 import numpy as np
 import pytest
 
-import action_checks
-from action_checks import CHECKS, SIDES, calibrate, check_action, facing, parse_label, real_clips
+from synthetic import action_checks
+from synthetic.action_checks import CHECKS, SIDES, calibrate, check_action, facing, parse_label, real_clips
 from motion import mirror_joints, recover_from_ric, uniform_skeleton
-from synthetic import ensure_dataset
+from synthetic.build import ensure_dataset
 
 OTHER = {"left": "right", "right": "left"}
 FPS = 20.0

@@ -418,13 +418,13 @@ def test_realism_columns_pair_generated_with_real_root_speed(trained, tmp_path):
 
 
 def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained, tmp_path):
-    import sweep_guidance
+    from lab import sweep_guidance
     root, d, _ = trained
     gen = StandInGenerator(root, best_guidance=1.5)
     cfg = EvalConfig(ckpt=str(tmp_path / "ckpt.pt"), data_root=str(root), evaluator_dir=str(d), diversity_times=20)
     sweep = sweep_guidance.SweepConfig(scales="1,1.5,3.5", rescale=0.7, seeds=2, results=str(tmp_path / "res"))
     table = sweep_guidance.sweep_guidance(cfg, sweep, gen)
-    import results
+    from lab import results
     rows = results.read_rows(tmp_path / "res" / "guidance_sweep.csv")            # one result row per setting + real
     assert len(rows) == 6 and {r["row"] for r in rows} == {"guidance 1", "Real motion", "guidance 1.5", "guidance 3.5",
                                                            "guidance 1.5, CFG rescale 0.7", "guidance 1, CFG rescale 0.7"}

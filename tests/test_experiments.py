@@ -1,6 +1,7 @@
-"""experiments.py without real training: the commands each table produces (--dry_run and plan()), convergence
+"""lab/experiments.py without real training: the commands each table produces (--dry_run and plan()), convergence
 segmenting with a fixed --anchor_decay_steps, the CSV append/skip logic, mean +- CI over seeds in the Markdown, the
 interpolated steps-to-reach ratio, and one whole session run through stand-in train.py / evaluate.py scripts."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-import experiments as ex  # noqa: E402  (conftest puts the repository root on sys.path)
-import results  # noqa: E402
+LAB_ENV = dict(os.environ, PYTHONPATH=str(ROOT))  # python -m lab.experiments from any directory
+from lab import experiments as ex  # noqa: E402  (conftest puts the repository root on sys.path)
+from lab import results  # noqa: E402
 
 
 def cfg(**kw):
@@ -33,9 +35,9 @@ def test_tables_and_metric_columns():
 
 
 def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--table=luma_table2", "--seeds=0,1",
+    proc = subprocess.run([sys.executable, "-m", "lab.experiments", "--table=luma_table2", "--seeds=0,1",
                            "--steps=400", "--reps=2", "--train_args=--batch_size=32 --steps=7", "--dry_run",
-                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=tmp_path)
+                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=tmp_path, env=LAB_ENV)
     assert proc.returncode == 0, proc.stderr
     cmds = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith(sys.executable)]
     trains = [c for c in cmds if c[1].endswith("train.py")]
@@ -54,12 +56,13 @@ def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
         assert f["--split"] in ("test", "test_novel") and f["--replication_times"] == "2"
         assert (f["--mm_num_samples"], f["--mm_num_repeats"], f["--mm_num_times"]) == ("100", "30", "10")
         assert "--compare_split" not in f and f["--out_dir"].endswith("eval_step400")
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--table=luma_ablation",
-                           "--rows=w_o_film,Baseline,Bottleneck", "--dry_run"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lab.experiments", "--table=luma_ablation",
+                           "--rows=w_o_film,Baseline,Bottleneck", "--dry_run"], capture_output=True, text=True,
+                          env=LAB_ENV)
     assert [ln.split(" | ")[1] for ln in proc.stdout.splitlines() if ln.startswith("# ")] == \
         ["w/o FiLM", "Baseline", "Bottleneck"]                                # rows picked by slug or name
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments.py"), "--rows=nope", "--dry_run"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lab.experiments", "--rows=nope", "--dry_run"],
+                          capture_output=True, text=True, env=LAB_ENV)
     assert proc.returncode != 0 and "no row ['nope']" in proc.stderr
 
 
@@ -192,7 +195,7 @@ def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(
 
 
 def test_benchmark_reads_step_time_after_warm_up():
-    import benchmark
+    from lab import benchmark
     log = "step 20/60 | loss 1.0 | 900.0 ms/step | 3 samples/s\nstep 40/60 | loss 0.9 | 400.0 ms/step\n" \
           "step 60/60 | loss 0.8 | 500.0 ms/step\n"
     assert benchmark.step_ms(log) == 450.0                     # the first (warm-up) interval is dropped

@@ -14,7 +14,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16", "--text_layers=1",
         "--num_heads=2", "--batch_size=4", "--data_root=synth", "--num_motions=24", "--steps=3"]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 NUM_BLOCKS = 2 + 4 * 3 + 2 + 4 * 3 + 1    # time_mlp, text_adapter, down x3 parts, mid x2, up x3, final_conv
 
 
@@ -38,7 +38,7 @@ def work(tmp_path_factory):
         "--width=16", "--layers=1", "--heads=2", "--ff_dim=16", "--embed_dim=8", "--batch_size=4",
         "--out=moclip.pt", cwd=work)
     run(ROOT / "train.py", "--method=luma", "--moclip=moclip.pt", "--out_dir=luma", *TINY, cwd=work)
-    proc = run(ROOT / "gradient_flow.py", "--ckpts=base/ckpt.pt,luma/ckpt.pt", "--timesteps=10,600",
+    proc = run("-m", "lab.gradient_flow", "--ckpts=base/ckpt.pt,luma/ckpt.pt", "--timesteps=10,600",
                "--batch_size=4", "--out=gf", cwd=work)
     return work, proc
 
@@ -66,7 +66,7 @@ def test_one_finite_row_per_checkpoint_timestep_and_block(work):
 
 
 def test_a_frozen_block_reports_zero_and_is_flagged(work):
-    import gradient_flow as gf
+    from lab import gradient_flow as gf
     from data import Text2MotionDataset
     from sample import load_generator
     work, _ = work
@@ -94,7 +94,7 @@ def test_a_frozen_block_reports_zero_and_is_flagged(work):
 
 def test_anchor_loss_reaches_only_the_blocks_up_to_its_level(work):
     work, _ = work
-    run(ROOT / "gradient_flow.py", "--ckpts=base/ckpt.pt,luma/ckpt.pt", "--timesteps=10,600", "--batch_size=4",
+    run("-m", "lab.gradient_flow", "--ckpts=base/ckpt.pt,luma/ckpt.pt", "--timesteps=10,600", "--batch_size=4",
         "--include_anchors=True", "--out=gf_dal", cwd=work)
     plain = {(r["ckpt"], r["t"], r["block"]): r for r in read(work / "gf" / "grad_flow.csv")}
     dal = {(r["ckpt"], r["t"], r["block"]): r for r in read(work / "gf_dal" / "grad_flow.csv")}

@@ -1,5 +1,5 @@
 """results.py: the committed result tables are exactly what the committed CSV files give, result rows carry what an
-audit needs, and `python results.py --add` turns an evaluate.py JSON into a row."""
+audit needs, and `python -m lab.results --add` turns an evaluate.py JSON into a row."""
 import json
 import subprocess
 import sys
@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-import results
+from lab import results
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_committed_results_md_equals_what_the_csv_files_regenerate():
     committed = ROOT / "results" / "RESULTS.md"
-    assert committed.is_file(), "results/RESULTS.md is missing: run python results.py"
+    assert committed.is_file(), "results/RESULTS.md is missing: run python -m lab.results"
     assert list((ROOT / "results").glob("*.csv")), "no result CSV is committed under results/"
     assert committed.read_text() == results.render(ROOT / "results"), \
-        "results/RESULTS.md differs from the CSV files: run python results.py and commit it"
+        "results/RESULTS.md differs from the CSV files: run python -m lab.results and commit it"
 
 
 def test_every_committed_row_is_auditable():
@@ -60,14 +60,14 @@ def test_row_from_eval_names_metrics_stably_and_records_settings():
 def test_add_command_appends_a_row_and_regenerates(tmp_path):
     path = tmp_path / "eval.json"
     path.write_text(json.dumps(fake_eval()))
-    cmd = [sys.executable, str(ROOT / "results.py"), f"--results_dir={tmp_path / 'res'}", f"--add={path}",
+    cmd = [sys.executable, "-m", "lab.results", f"--results_dir={tmp_path / 'res'}", f"--add={path}",
            "--table=demo", "--row=LUMA", "--from_row=run_seed0", "--seed=3", "--steps=400"]
-    subprocess.run(cmd, check=True, capture_output=True)
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
     rows = results.read_rows(tmp_path / "res" / "demo.csv")
     assert len(rows) == 1 and rows[0]["seed"] == "3" and rows[0]["fid"] == "5.0"
     md = (tmp_path / "res" / "RESULTS.md").read_text()
     assert "| LUMA | luma | 1 | R=2, g 1.5, clamp on, MM 100x30x10 | 5.000 |" in md and "| walk | 0.50 |" in md
-    check = [sys.executable, str(ROOT / "results.py"), f"--results_dir={tmp_path / 'res'}", "--check"]
-    assert subprocess.run(check, capture_output=True).returncode == 0
+    check = [sys.executable, "-m", "lab.results", f"--results_dir={tmp_path / 'res'}", "--check"]
+    assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 0
     (tmp_path / "res" / "RESULTS.md").write_text(md.replace("5.000", "4.000"))          # a hand edit is caught
-    assert subprocess.run(check, capture_output=True).returncode == 1
+    assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 1

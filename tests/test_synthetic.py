@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from motion import SKELETONS, extract_features, feature_slices, mirror_features, recover_from_ric
-from synthetic import ensure_dataset, generate, make_clip
-from synthetic_actions import PRIMITIVES, sample_params
-from synthetic_captions import (MANNER, NOVEL_GLUE, SUBJECTS, TRAIN_GLUE, conjugate, describe, fill_template,
+from synthetic.build import ensure_dataset, generate, make_clip
+from synthetic.actions import PRIMITIVES, sample_params
+from synthetic.captions import (MANNER, NOVEL_GLUE, SUBJECTS, TRAIN_GLUE, conjugate, describe, fill_template,
                                 modifiers, verb_phrases)
-from synthetic_splits import chain_keys, has_held_out, held_out_pairs, overlap_stats, split_ids
-from synthetic_text import VERB_FORMS, WORDS, caption_line, mirror_text, tokens
+from synthetic.splits import chain_keys, has_held_out, held_out_pairs, overlap_stats, split_ids
+from synthetic.text import VERB_FORMS, WORDS, caption_line, mirror_text, tokens
 
 SK = SKELETONS["t2m"]
 FPS = 20

@@ -6,8 +6,8 @@ its log lines after the first (the first interval holds warm-up: allocator growt
 Rounds interleave the methods, so a slow spell of a shared machine hits every method alike; the ratio of each round
 is reported with the mean. MoCLIP must exist already (--moclip): its one-off training is not a step cost.
 
-    python benchmark.py --moclip=checkpoints/moclip/synthetic_seed0.pt                       # CPU preset
-    python benchmark.py --moclip=... --train_args="--base_dim=512 --dim_mults=2,2,2,2 --time_dim=512
+    python -m lab.benchmark --moclip=checkpoints/moclip/synthetic_seed0.pt                       # CPU preset
+    python -m lab.benchmark --moclip=... --train_args="--base_dim=512 --dim_mults=2,2,2,2 --time_dim=512
         --text_latent_dim=256 --text_layers=4 --batch_size=4" --steps=6 --log_every=2           # the paper's U-Net
 """
 import re
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # the repository root
 
 
 @dataclass

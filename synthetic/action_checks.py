@@ -16,18 +16,18 @@ lifted, or floated fails every check (tests/test_action_checks.py builds such bo
 - The other primitives read the limbs: waves raise that wrist above the shoulder and swing it, kicks lift that foot
   while the other one stands, turns change the facing towards the stated side, squats bend the knees as the pelvis
   drops, bows lean the trunk forward from upright and back, and so on for every primitive in
-  synthetic_actions.PRIMITIVES. Labels are those of the dataset's frame_labels/<id>.json ("walk", "kick_left",
+  synthetic.actions.PRIMITIVES. Labels are those of the dataset's frame_labels/<id>.json ("walk", "kick_left",
   "wave_both", ...); sides are the person's own.
 
 The floor is y = 0 of the representation (HumanML3D's preprocessing puts the clip's lowest joint there and
 recover_from_ric keeps the root height); a foot's height is the lower of its toe joint and its ankle joint minus
 ankle_rest (the ankle's height when the foot is flat), so a foot is "up" when its lowest point is above `air`.
 Thresholds (CHECK_THRESHOLDS) are set on the real train and val single-action clips of the default build (python
-synthetic.py); on the real test clips `calibrate` then measures each check's true-positive rate (its action's
+synthetic/build.py); on the real test clips `calibrate` then measures each check's true-positive rate (its action's
 clips; the project asks >= 95%) and false-positive rate (the clips of every other action).
 
-    python action_checks.py                          # TPR / FPR on the embedded dataset's real test clips
-    python action_checks.py --splits=train,val       # ... on the clips the thresholds were set on
+    python -m synthetic.action_checks                          # TPR / FPR on the embedded dataset's real test clips
+    python -m synthetic.action_checks --splits=train,val       # ... on the clips the thresholds were set on
     python -m pytest -q tests/test_action_checks.py
 
 Source: this project (the per-primitive checks); the kinematic conventions (facing from hips and shoulders, floor at
@@ -51,8 +51,8 @@ NECK, HEAD, L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST = 12, 15, 16, 17, 20, 21
 SIDES = ("left", "right", "both")
 
 # Every threshold of every check (metres, seconds, radians, m/s). Data ranges in the comments are those of the real
-# train + val single-action clips of the default build (python synthetic.py; 1004 clips), as `python
-# action_checks.py --splits=train,val` measures them; the test clips were not looked at to set them.
+# train + val single-action clips of the default build (python -m synthetic; 1004 clips), as `python
+# synthetic/action_checks.py --splits=train,val` measures them; the test clips were not looked at to set them.
 CHECK_THRESHOLDS = dict(
     # -- feet and floor (y = 0)
     air=0.05,                   # m: a foot is up when its lowest point is above this (GMD's contact height; the
@@ -128,7 +128,7 @@ def facing(joints: np.ndarray) -> np.ndarray:
 
 def yaw(joints: np.ndarray) -> np.ndarray:
     """(T, J, 3) -> (T,) unwrapped facing angle atan2(f_x, f_z), radians; increasing = turning to the person's
-    left (counterclockwise seen from above, synthetic_actions' convention)."""
+    left (counterclockwise seen from above, synthetic.actions' convention)."""
     f = facing(joints)
     return np.unwrap(np.arctan2(f[:, 0], f[:, 1]))
 
@@ -358,7 +358,7 @@ def check_jump_forward(k, th, side=None):
 
 
 def check_hop(k, th, side):
-    """Hops on the stated foot (synthetic_actions: side = the standing leg): the other foot held up, flights the
+    """Hops on the stated foot (synthetic.actions: side = the standing leg): the other foot held up, flights the
     legs make."""
     stand, held = (0, 1) if side == "left" else (1, 0)
     fh = k["foot_h"]
@@ -552,7 +552,7 @@ def main(argv: list[str]) -> None:
     if not (root / "frame_labels").is_dir():
         if root.exists():
             raise SystemExit(f"action_checks.py: {root} has no frame_labels/; give an embedded-dataset build")
-        from synthetic import ensure_dataset
+        from synthetic.build import ensure_dataset
         ensure_dataset(root)
     clips = real_clips(root, tuple(args.splits.split(",")))
     if not clips:

@@ -8,12 +8,12 @@ guidance of --scales with CFG rescale off, then with CFG rescale (Lin et al. 202
 and Sample Steps are Flawed", sec. 3.4, phi = 0.7, applied to the guided x0) at the best two scales, --seeds
 replications each with MultiModality at a smaller count (--mm, 20 captions x 10 repeats x 5 pairs), and writes a
 Markdown table (FID, R-Precision top 3, skating ratio, root speed ratio, action success) to <ckpt dir>/sweep_guidance.md
-and one result row per setting to results/guidance_sweep.csv (results.py; --results='' writes none). "Best" = lowest
+and one result row per setting to results/guidance_sweep.csv (lab/results.py; --results='' writes none). "Best" = lowest
 sum of ranks on FID, R-Precision top 3, action success and |log root speed ratio| (rank_settings).
 
-    python sweep_guidance.py --ckpt out/synthetic/ckpt.pt                 # 7 settings x 2 replications, val split
-    python sweep_guidance.py --ckpt out/synthetic/ckpt.pt --scales=1,2 --rescale=0 --seeds=1  # + any EvalConfig field
-    python sweep_guidance.py --ckpt out/synthetic/ckpt.pt --prompts_only      # issue 13's four prompts: root speed
+    python -m lab.sweep_guidance --ckpt out/synthetic/ckpt.pt                 # 7 settings x 2 replications, val split
+    python -m lab.sweep_guidance --ckpt out/synthetic/ckpt.pt --scales=1,2 --rescale=0 --seeds=1  # + EvalConfig fields
+    python -m lab.sweep_guidance --ckpt out/synthetic/ckpt.pt --prompts_only      # issue 13's four prompts: root speed
 
 After the sweep (or alone with --prompts_only) it samples --prompt_samples motions of each --prompts entry
 ("text:action") at 120 frames for every scale, with and without clamping x0 to the training range
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 import evaluate
-import results as result_rows
+from lab import results as result_rows
 from evaluate import EvalConfig
 
 
@@ -137,7 +137,7 @@ def prompt_speeds(gen, sweep: SweepConfig, seed: int = 0) -> str:
     """Mean horizontal root speed (m/s, realism.root_speed) of sweep.prompt_samples generated motions of each prompt
     at 120 frames, for every scale of sweep.scales with clip_denoised on and off, against the mean over the train
     split's single-action clips of that action (action_checks.single_action_label). Returns a Markdown table."""
-    from action_checks import single_action_label
+    from synthetic.action_checks import single_action_label
     from data import load_split
     from motion import recover_from_ric
     from realism import root_speed

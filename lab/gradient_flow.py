@@ -32,8 +32,9 @@ down{i}.attn (both cross-attentions), down{i}.downsample; mid.res, mid.attn; up{
 (up{i} is the level that reads down{i}'s skip, listed in forward order up3..up0); final_conv. --group_by=level
 merges each level's parts. The norm is that of the parameter gradients (weights and biases) of the group.
 
-    python gradient_flow.py --ckpts=out/base/ckpt.pt,out/luma/ckpt.pt --timesteps=50,250,500,750 --out=out/gradient_flow
-    python gradient_flow.py --ckpts=out/luma/ckpt.pt --include_anchors=True --anchor_step=0
+    python -m lab.gradient_flow --ckpts=out/base/ckpt.pt,out/luma/ckpt.pt --timesteps=50,250,500,750 \
+        --out=out/gradient_flow
+    python -m lab.gradient_flow --ckpts=out/luma/ckpt.pt --include_anchors=True --anchor_step=0
 writes <out>/grad_flow.csv (ckpt, t, block, grad_norm, below_1pct_of_mean, grad_rms, n_params, objective, loss),
 <out>/grad_flow.md and <out>/grad_flow.png (log-scale bars, one panel per t, checkpoints side by side).
 
@@ -247,7 +248,7 @@ def format_markdown(rows: list[dict]) -> str:
         name = {"mean": "*mean block norm*", "flagged": "*blocks < 1% of mean*", "loss": "*loss*"}[what]
         lines.append(f"| {name} | " + " | ".join(vals) + " |")
     objectives = sorted({f"{r['ckpt']}: {r['objective']}" for r in rows})
-    return ("Gradient L2 norm per U-Net block (gradient_flow.py; LUMA sec. 4.3, Fig. 3/8). Objective: "
+    return ("Gradient L2 norm per U-Net block (lab/gradient_flow.py; LUMA sec. 4.3, Fig. 3/8). Objective: "
             + "; ".join(objectives) + ".\n\n" + "\n".join(lines) + "\n")
 
 

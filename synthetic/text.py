@@ -8,9 +8,9 @@ their -s / -ing forms, nouns with their plurals), and a few context rules settle
 (left/right/straight/fast: ADJ before a noun, NOUN after a determiner, ADV otherwise; a verb form after a
 determiner, adjective, number, or a preposition unless it ends in -ing, is a noun; after "to" it is a verb; "to"
 before a verb is PART). Mirrored copies swap left<->right and clockwise<->counterclockwise, as HumanML3D did for
-its "M" ids. The templates that use these words: synthetic_captions.py.
+its "M" ids. The templates that use these words: synthetic/captions.py.
 
-Used by synthetic.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
+Used by synthetic/build.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
 """
 import re
 

@@ -11,12 +11,12 @@ are motion.mirror_joints + motion.uniform_skeleton (HumanML3D's swap_left_right,
 and clockwise/counterclockwise swapped in the text.
 
 Each primitive has per-clip style parameters (step length and cadence, arm swing, jump height and crouch depth,
-wave amplitude and speed, squat depth, tempo of repetitions, torso lean: synthetic_actions.PARAMS); a caption may
+wave amplitude and speed, squat depth, tempo of repetitions, torso lean: synthetic.actions.PARAMS); a caption may
 name a style ("quickly", "a high jump", "a small wave") and then the motion has it, or leave it unnamed, so two
-clips of one caption differ. Captions (synthetic_captions.py, words and tokens in synthetic_text.py) come in ~70
+clips of one caption differ. Captions (synthetic/captions.py, words and tokens in synthetic/text.py) come in ~70
 subjects, many phrasings, manner/context modifiers and temporal glue, ~700 distinct words.
 
-Splits (synthetic_splits.py): train / val / test (i.i.d.) / test_novel, about 68 / 5 / 15 / 12 % of the base clips,
+Splits (synthetic/splits.py): train / val / test (i.i.d.) / test_novel, about 68 / 5 / 15 / 12 % of the base clips,
 a mirrored copy in its base clip's split. test_novel holds compositions never seen in training: every test_novel
 chain does some action A and later some B of a held-out pair (10 % of the ordered pairs of actions with their
 sides and directions, closed under mirroring), no other motion contains a held-out pair, and test_novel captions
@@ -24,7 +24,7 @@ use held-out sentence structures built from words that also occur in training ca
 word vectors are learned on train, can read them). `--stats` prints the overlap figures of test and test_novel
 with train (vocabulary, verbatim captions, motions with a caption seen in train, action sequences seen in train).
 
-    python synthetic.py --root ./dataset/Synthetic --num_motions 1500 --seed 0 --stats   # ~30-60 s on 2 cores
+    python -m synthetic --root ./dataset/Synthetic --num_motions 1500 --seed 0 --stats   # ~30-60 s on 2 cores
     python -m pytest -q tests/test_synthetic.py
 """
 import argparse
@@ -41,11 +41,11 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from tqdm import tqdm
 
 from motion import SKELETONS, extract_features, feature_slices, mirror_joints, recover_from_ric, uniform_skeleton
-from synthetic_actions import (CHANNELS, FPS, LOCKING, MOVING, NEUTRAL_ARM, PRIMITIVES, WEIGHTS, Controls,
+from synthetic.actions import (CHANNELS, FPS, LOCKING, MOVING, NEUTRAL_ARM, PRIMITIVES, WEIGHTS, Controls,
                                action_label, sample_params, smoothstep, write_primitive)
-from synthetic_captions import describe, segment_text
-from synthetic_splits import chain_keys, has_held_out, held_out_pairs, overlap_stats, split_ids
-from synthetic_text import caption_line, mirror_text
+from synthetic.captions import describe, segment_text
+from synthetic.splits import chain_keys, has_held_out, held_out_pairs, overlap_stats, split_ids
+from synthetic.text import caption_line, mirror_text
 
 VERSION = 2
 SK = SKELETONS["t2m"]
@@ -446,8 +446,9 @@ def ensure_dataset(root, num_motions=1500, seed=0, **kw):
     """Return Path(root), building the dataset first unless a complete build with the same settings is there.
 
     Builds into the sibling folder .<name>.building and renames it into place, so an interrupted build is never
-    taken for a finished one. A synthetic build with other settings (its meta.json says generator synthetic.py) is
-    replaced; any other non-empty folder raises FileExistsError: we never delete data we did not make.
+    taken for a finished one. A synthetic build with other settings (its meta.json says generator "synthetic.py",
+    the name this builder was first written under) is replaced; any other non-empty folder raises FileExistsError:
+    we never delete data we did not make.
     kw: workers, progress (see generate()).
     """
     root = Path(root)
@@ -467,16 +468,21 @@ def ensure_dataset(root, num_motions=1500, seed=0, **kw):
     return root
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None) -> None:
+    """python -m synthetic [--root ...] [--num_motions ...] [--seed ...] [--workers ...] [--stats]"""
+    ap = argparse.ArgumentParser(prog="python -m synthetic", description=__doc__.split("\n")[0])
     ap.add_argument("--root", default="./dataset/Synthetic", help="output folder (HumanML3D layout)")
     ap.add_argument("--num_motions", type=int, default=1500, help="base clips; mirrored copies double it")
     ap.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical dataset")
     ap.add_argument("--workers", type=int, default=2, help="processes")
     ap.add_argument("--stats", action="store_true", help="print the overlap of test and test_novel with train")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.num_motions < 4:
         raise SystemExit(f"synthetic.py: --num_motions must be >= 4 (one per split), got {args.num_motions}")
     root = ensure_dataset(args.root, num_motions=args.num_motions, seed=args.seed, workers=args.workers)
     if args.stats:
         print(json.dumps(overlap_stats(root), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,5 @@
 """The split rule of the synthetic dataset: an i.i.d. test split and a held-out-composition test split (test_novel),
-and the overlap figures of both with train (python synthetic.py --stats).
+and the overlap figures of both with train (python -m synthetic --stats).
 
 Rule. An action key is a primitive with its side and direction ("kick_left", "walk", "walk@clockwise", "turn_right").
 A fixed set of ordered key pairs (A, B) is held out: HELD_OUT = 10 % of all pairs, drawn with the dataset seed,
@@ -7,11 +7,11 @@ closed under mirroring (a pair goes with its left/right-swapped twin, so a motio
 out or both not). A test_novel motion is a chain of 2-3 primitives that does some A and later some B of a
 held-out pair; every other motion (train, val, test) is resampled until it contains no held-out pair. So no
 training motion contains the action sequence of a test_novel motion, not even as a sub-sequence. Its captions use
-only the held-out sentence structures (synthetic_captions.NOVEL_GLUE), which are new orders and combinations of
+only the held-out sentence structures (synthetic.captions.NOVEL_GLUE), which are new orders and combinations of
 words the training structures use: none equals a training caption, and every word is one the train split knows
 (so the evaluator, whose word vectors are learned on train, can read them). test (i.i.d.) is drawn like train.
 
-    python synthetic.py --stats        # builds dataset/Synthetic if needed, prints the overlap figures
+    python -m synthetic --stats        # builds dataset/Synthetic if needed, prints the overlap figures
 """
 import json
 import re
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthetic_actions import PARAMS, PRIMITIVES, action_label
-from synthetic_text import mirror_text, tokens
+from synthetic.actions import PARAMS, PRIMITIVES, action_label
+from synthetic.text import mirror_text, tokens
 
 SPLITS = {"val": 0.05, "test": 0.15, "test_novel": 0.12}   # fractions of the base clips; the rest is train
 HELD_OUT = 0.1                                            # fraction of ordered action pairs held out for test_novel
@@ -71,7 +71,7 @@ def split_ids(num_motions, seed):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Overlap of the test splits with train (python synthetic.py --stats)
+# Overlap of the test splits with train (python -m synthetic --stats)
 # ----------------------------------------------------------------------------------------------------------------
 
 def _split_texts(root, split):

@@ -8,11 +8,11 @@ comparison (latent_ar). Each (table, row, seed) trains into <out>/<table>/<row_s
     python train.py <budget flag(s)>=<steps> <--train_args> <row flags> --seed=<s> --out_dir=<run dir>
     python evaluate.py --ckpt=<run dir>/ckpt.pt --split=<split> --replication_times=<reps> --mm_num_samples=<n> \
         --mm_num_repeats=<r> --mm_num_times=<p> --out_dir=<run dir>/eval_step<steps>   # per split (test, test_novel)
-and appends one result row per split to results/<table>.csv (results.py's format: method, seed, steps, split,
+and appends one result row per split to results/<table>.csv (lab/results.py's format: method, seed, steps, split,
 replications, guidance, clamp, every metric under its stable name, per-action columns, git commit, evaluator sha256,
 date, machine, train_s, loop_s, eval_s, flags). A (row, seed, steps, split) already in the CSV is skipped, so a table
 is completed across sessions; a checkpoint of the same budget that stopped short is resumed exactly (--resume).
-After every run results/RESULTS.md is regenerated (results.py). Changing a row's flags means renaming the row (or
+After every run results/RESULTS.md is regenerated (lab/results.py). Changing a row's flags means renaming the row (or
 removing its CSV lines). MultiModality runs in every generated row (--mm, StableMoFusion's 100 x 30 x 10 by default;
 a smaller count is written in each row and shown in the tables).
 
@@ -25,10 +25,10 @@ FID reaches the baseline's final FID (interpolated linearly between evaluations)
 first reaches it (its last step for a decreasing curve), per seed and for the mean curves (paper: 35k / 50k = 0.7),
 in results/RESULTS.md; results/convergence.png: FID vs steps and vs loop wall-clock, seed mean thick, seeds thin.
 
-    python experiments.py --table=luma_table2 --rows=all --seeds=0,1 --steps=400 --reps=1
-    python experiments.py --table=luma_ablation --rows="w/o FiLM,baseline" --train_args="--batch_size=32"
-    python experiments.py --table=convergence --steps=1200 --segment=300 --seeds=0,1,2
-    python experiments.py --table=atm_table5 --dry_run      # print the commands only
+    python -m lab.experiments --table=luma_table2 --rows=all --seeds=0,1 --steps=400 --reps=1
+    python -m lab.experiments --table=luma_ablation --rows="w/o FiLM,baseline" --train_args="--batch_size=32"
+    python -m lab.experiments --table=convergence --steps=1200 --segment=300 --seeds=0,1,2
+    python -m lab.experiments --table=atm_table5 --dry_run      # print the commands only
 Subprocesses inherit the environment (OMP_NUM_THREADS included). Test: python -m pytest tests/test_experiments.py -q
 """
 import dataclasses
@@ -42,9 +42,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import results
+from lab import results
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # the repository root
 LUMA = ["--method=luma"]
 ATM = ["--method=atm"]
 LATENT_AR = ["--method=latent_ar"]
@@ -105,7 +105,7 @@ class ExperimentsConfig:
     eval_args: str = ""               # extra evaluate.py flags, e.g. "--device=cuda"
     mm: str = "100,30,10"             # MultiModality captions,repeats,pairs (StableMoFusion's); "0" skips it
     out: str = "out/experiments"      # run directories (checkpoints, logs, evaluate.py's JSON)
-    results: str = "results"          # result CSV files (results.py), RESULTS.md and convergence.png
+    results: str = "results"          # result CSV files (lab/results.py), RESULTS.md and convergence.png
     python: str = sys.executable      # interpreter for the subprocesses
     dry_run: bool = False             # print the commands, run nothing
 

@@ -1,28 +1,28 @@
 """Captions of the synthetic dataset: verb-phrase templates of each primitive, style and context modifiers, and the
 sentence structures that chain them, including the held-out ones of the test_novel split.
 
-Each primitive of synthetic_actions.py has a list of verb phrases ("^walk forward", "^wave {p} {s} hand") that may
+Each primitive of synthetic/actions.py has a list of verb phrases ("^walk forward", "^wave {p} {s} hand") that may
 name its style ("slowly", "with long strides", "a high jump", "a small wave"): a phrase or modifier naming a style
 is only offered when the clip was made with that style (MANNER, keyed by the categorical parameters of
-synthetic_actions.PARAMS), so a caption is honoured by its motion, while unnamed parameters still vary. Context
+synthetic.actions.PARAMS), so a caption is honoured by its motion, while unnamed parameters still vary. Context
 phrases ("across the room", "to greet a friend"), attitudes ("casually") and ~70 subjects add words without
 changing the motion. A chain of 2-3 primitives is glued by a sentence structure ("then", "before ...ing", "after
 that", "starts by ...ing", "and finally", "ends by ...ing").
 
-Held-out phrasings (the test_novel split, see synthetic_splits.py): the sentence structures are split in two.
+Held-out phrasings (the test_novel split, see synthetic/splits.py): the sentence structures are split in two.
 TRAIN_GLUE serves train/val/test; NOVEL_GLUE serves test_novel only. NOVEL_GLUE reorders clauses and recombines
 connectives ("after walking forward, a person jumps"; "a person starts by walking and ends by jumping") using only
 words the training structures use too, so test_novel words occur in training captions (the evaluator's word vectors
 are learned on the train split) while no test_novel caption can equal a training caption.
 
 Verb markers: ^verb is conjugated ("walks" / "walking"), ~verb is always "-ing" (it follows while / by / without),
-so "jumps while spreading his arms" cannot come out as "jumps while spreads". Words and tokens: synthetic_text.py.
+so "jumps while spreading his arms" cannot come out as "jumps while spreads". Words and tokens: synthetic/text.py.
 
-Used by synthetic.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
+Used by synthetic/build.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
 """
 import re
 
-from synthetic_text import _ing, _third
+from synthetic.text import _ing, _third
 
 # ----------------------------------------------------------------------------------------------------------------
 # Verb phrases: ^verb is conjugated ("walks" / "walking"), ~verb is always "-ing" (after while / by / before);

@@ -1,15 +1,15 @@
 """Action library of the synthetic dataset: what each primitive does, its parameters, and how long it takes.
 
-synthetic.py turns per-frame control channels (root velocity and yaw rate, stepping rhythm, pelvis height, trunk
+synthetic/build.py turns per-frame control channels (root velocity and yaw rate, stepping rhythm, pelvis height, trunk
 lean, wrist targets, scripted foot motions) into joint positions; this file holds the *script* of the 20 primitives
 (walk, run, jump, kick, sit down and stand up, wave, ...) as keyframed channels and their random parameters: side,
 repetitions, duration, and style. Style parameters are categorical where a caption may name them (walk speed,
 stride and arm swing; jump height; jump distance; squat depth; wave size and tempo; kick height; bow depth; tempo
 of turns, spins, claps, punches, jumping jacks, squats, sitting) with a number drawn around each level, plus
 unnamed numeric ones (torso lean, arm swing of runs, crouch depth before a jump). The words for them live in
-synthetic_captions.py.
+synthetic/captions.py.
 
-Used by synthetic.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
+Used by synthetic/build.py; tested in tests/test_synthetic.py (python -m pytest -q tests/test_synthetic.py).
 """
 
 import numpy as np

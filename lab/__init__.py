@@ -1,0 +1,11 @@
+"""The lab: the research tools that produce the result tables, apart from the methods they measure.
+
+    experiments.py     miniature versions of the papers' tables and convergence curve (train, evaluate, append rows)
+    results.py         the one result-row format of results/*.csv and results/RESULTS.md generated from it
+    sweep_guidance.py  the classifier-free guidance scale chosen on the validation split
+    benchmark.py       training-step time of the methods, interleaved runs
+    gradient_flow.py   per-block gradient norms of checkpoints (LUMA sec. 4.3)
+
+Each runs from the repository root as a module: `python -m lab.experiments --table=luma_table2 --dry_run`,
+`python -m lab.results --check`, ...
+"""

@@ -1,0 +1,4 @@
+"""python -m synthetic: build the embedded dataset (synthetic/build.py)."""
+from synthetic.build import main
+
+main()
