@@ -42,13 +42,13 @@ import torch
 from scipy import linalg
 from tqdm import tqdm
 
-from synthetic.action_checks import check_action, single_action_label
 from data import DATASETS, load_split
-from evaluator import (EvalDataset, TrainEvaluatorConfig, eval_loader, evaluator_name, evaluator_paths, load_evaluator,
-                       train_evaluator)
+from evaluator import (EvalDataset, TrainEvaluatorConfig, calculate_top_k, eval_loader, evaluator_name,
+                       evaluator_paths, load_evaluator, train_evaluator)
 from motion import recover_from_ric
 from realism import realism_figures, root_speed_fidelity
 
+from synthetic.action_checks import check_action, single_action_label
 
 @dataclass
 class EvalConfig:
@@ -123,14 +123,6 @@ def euclidean_distance_matrix(matrix1: np.ndarray, matrix2: np.ndarray) -> np.nd
     return np.sqrt(d1 + d2 + d3)
 
 
-def calculate_top_k(mat: np.ndarray, top_k: int) -> np.ndarray:
-    """mat (N, N): row i = candidate indices sorted by distance to query i -> (N, top_k) bool, column k-1 = "the
-    paired index i is among the first k"."""
-    size = mat.shape[0]
-    bool_mat = mat == np.arange(size)[:, None]  # (N, N)
-    return np.cumsum(bool_mat[:, :top_k], axis=1) > 0  # cumulative OR over ranks
-
-
 def calculate_activation_statistics(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, C) embeddings -> mean (C,), unbiased covariance (C, C) (np.cov, rowvar=False)."""
     return np.mean(activations, axis=0), np.cov(activations, rowvar=False)
@@ -183,31 +175,6 @@ def get_metric_statistics(values, replication_times: int) -> tuple[float, float]
 
 
 PROTOCOL_REPLICATIONS = 20  # T2M's final_evaluations.py: the 95% interval 1.96 std / sqrt(R) is reported over R = 20
-
-
-def retrieval_metrics(text_emb, motion_emb, chunk: int = 32, metric: str = "euclidean") -> dict:
-    """Text-to-motion retrieval R@1/2/3 within consecutive chunks of `chunk` pairs (Guo's R-precision protocol, LUMA
-    Table 5). text_emb, motion_emb: (N, C) arrays or tensors, row i of both = pair i; metric 'euclidean' (Guo's
-    evaluator) or 'cosine' (CLIP-style encoders). A last partial chunk is dropped unless N < chunk.
-    Returns {"R@1", "R@2", "R@3"} fractions in [0, 1]."""
-    text = torch.as_tensor(text_emb).detach().cpu().double().numpy()
-    motion = torch.as_tensor(motion_emb).detach().cpu().double().numpy()
-    if metric not in ("euclidean", "cosine") or text.shape != motion.shape:
-        raise ValueError(f"retrieval_metrics: metric must be euclidean | cosine (got {metric!r}) and the two "
-                         f"embeddings the same shape (got {text.shape}, {motion.shape})")
-    if metric == "cosine":
-        text = text / np.linalg.norm(text, axis=1, keepdims=True)
-        motion = motion / np.linalg.norm(motion, axis=1, keepdims=True)
-    chunk = min(chunk, len(text))
-    counts, n = np.zeros(3), 0
-    for s in range(0, len(text) - chunk + 1, chunk):
-        t, m = text[s:s + chunk], motion[s:s + chunk]
-        if metric == "euclidean":  # clamped, unlike euclidean_distance_matrix, so identical rows give 0, not nan
-            dist = np.sqrt(np.maximum((t ** 2).sum(1)[:, None] - 2 * t @ m.T + (m ** 2).sum(1)[None], 0))
-        else:
-            dist = -t @ m.T  # (chunk, chunk)
-        counts, n = counts + calculate_top_k(np.argsort(dist, axis=1), 3).sum(0), n + chunk
-    return {f"R@{k}": float(counts[k - 1] / n) for k in (1, 2, 3)}
 
 
 # ----------------------------------------------------------------------------------------------------------------

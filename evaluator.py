@@ -548,3 +548,39 @@ def train_evaluator(root, info: DatasetInfo, evaluator_dir, cfg: TrainEvaluatorC
          "matching_s": round(time.time() - t_match, 1), "total_s": round(time.time() - t_start, 1)}, indent=2))
     print(f"evaluator written to {out} in {time.time() - t_start:.0f} s (auto-encoder {t_ae:.0f} s)")
     return finest
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Retrieval R@k: what the evaluator's embeddings (evaluate.py) and MoCLIP's (moclip.py) are scored by
+# ----------------------------------------------------------------------------------------------------------------
+def calculate_top_k(mat: np.ndarray, top_k: int) -> np.ndarray:
+    """mat (N, N): row i = candidate indices sorted by distance to query i -> (N, top_k) bool, column k-1 = "the
+    paired index i is among the first k"."""
+    size = mat.shape[0]
+    bool_mat = mat == np.arange(size)[:, None]  # (N, N)
+    return np.cumsum(bool_mat[:, :top_k], axis=1) > 0  # cumulative OR over ranks
+
+
+def retrieval_metrics(text_emb, motion_emb, chunk: int = 32, metric: str = "euclidean") -> dict:
+    """Text-to-motion retrieval R@1/2/3 within consecutive chunks of `chunk` pairs (Guo's R-precision protocol, LUMA
+    Table 5). text_emb, motion_emb: (N, C) arrays or tensors, row i of both = pair i; metric 'euclidean' (Guo's
+    evaluator) or 'cosine' (CLIP-style encoders). A last partial chunk is dropped unless N < chunk.
+    Returns {"R@1", "R@2", "R@3"} fractions in [0, 1]."""
+    text = torch.as_tensor(text_emb).detach().cpu().double().numpy()
+    motion = torch.as_tensor(motion_emb).detach().cpu().double().numpy()
+    if metric not in ("euclidean", "cosine") or text.shape != motion.shape:
+        raise ValueError(f"retrieval_metrics: metric must be euclidean | cosine (got {metric!r}) and the two "
+                         f"embeddings the same shape (got {text.shape}, {motion.shape})")
+    if metric == "cosine":
+        text = text / np.linalg.norm(text, axis=1, keepdims=True)
+        motion = motion / np.linalg.norm(motion, axis=1, keepdims=True)
+    chunk = min(chunk, len(text))
+    counts, n = np.zeros(3), 0
+    for s in range(0, len(text) - chunk + 1, chunk):
+        t, m = text[s:s + chunk], motion[s:s + chunk]
+        if metric == "euclidean":  # clamped, unlike evaluate.euclidean_distance_matrix: identical rows give 0, not nan
+            dist = np.sqrt(np.maximum((t ** 2).sum(1)[:, None] - 2 * t @ m.T + (m ** 2).sum(1)[None], 0))
+        else:
+            dist = -t @ m.T  # (chunk, chunk)
+        counts, n = counts + calculate_top_k(np.argsort(dist, axis=1), 3).sum(0), n + chunk
+    return {f"R@{k}": float(counts[k - 1] / n) for k in (1, 2, 3)}

@@ -308,7 +308,7 @@ def embed_split(model: MoCLIP, dataset: Text2MotionDataset, device, batch_size: 
 
 def retrieval(model: MoCLIP, dataset: Text2MotionDataset, device, seed: int = 0) -> dict:
     """Text-to-motion R@1/2/3 in chunks of 32 over a shuffled split (LUMA Table 5's protocol; chance R@1 = 1/32)."""
-    from evaluate import retrieval_metrics                                             # lazy: evaluate imports a lot
+    from evaluator import retrieval_metrics
     torch.manual_seed(seed)
     text, motion = embed_split(model, dataset, device)
     perm = torch.randperm(len(text), generator=torch.Generator().manual_seed(seed))

@@ -26,8 +26,8 @@ Choices that differ from the official code (deliberate, stated):
   - Label texts are embedded once by the pooled sentence vector of a frozen text_encoder.TextEncoder (MiniLM, 384-d by
     default; official: per-frame T5-large states, 1024-d).
 
-    python latent_ar.py --stage=ae                      # trains this model (written-out loop below)
-    torchrun --nproc_per_node=2 latent_ar.py --stage=ae # data parallel (gloo on the CPU, NCCL on GPUs)
+    python latent_ar_train.py --stage=ae                      # trains this model (written-out loop below)
+    torchrun --nproc_per_node=2 latent_ar_train.py --stage=ae # data parallel (gloo on the CPU, NCCL on GPUs)
 Test: python -m pytest tests/test_motion_ae.py -q
 The run plumbing shared with stage 2 (options, torchrun, random states, stage checkpoints) is stages.py.
 """

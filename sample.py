@@ -18,7 +18,8 @@ Prompts of equal length are sampled together, --batch_size motions per call, in 
 (checkpoint, prompt file, options); a bad line of the prompt file (empty prompt, bad or out-of-range '#length') is
 reported and skipped, the other prompts still run, and the exit status is then 1.
 
-`load_generator` is the one interface through which evaluate.py reaches every model the project trains.
+`load_generator` is the one interface through which evaluate.py reaches every model the project trains: Generator
+(the U-Net diffusion methods: baseline, LUMA, ATM) and LatentARGenerator (MoLingo's latent_ar), one generate() call.
 """
 import argparse
 import re
@@ -32,10 +33,12 @@ from tqdm import tqdm
 
 from data import DATASETS, feature_range, load_split
 from diffusion import GaussianDiffusion
-from text_encoder import TextEncoder, as_cached
+from latent_ar import NULL_PROMPT, MaskedLatentTransformer, sample_latents
 from motion import recover_from_ric
+from motion_ae import MotionAE
 from realism import describe
 from render import render_animation, render_filmstrip
+from text_encoder import TextEncoder, as_cached
 from unet import CondUnet1D
 
 SAMPLERS = ("sde-dpm++2m-karras", "dpm++2m", "ddpm")
@@ -124,6 +127,70 @@ class Generator:
         return (x * self.std + self.mean).astype(np.float32)
 
 
+class LatentARGenerator:
+    """A latent_ar checkpoint behind sample.Generator's interface: captions and lengths in, normalised features out.
+
+    Attributes: dataset, data_root, info, mean, std (np.float32 (D,), the SAE's normalisation), config, device,
+    precision ("fp32" | "bf16": autocast of the transformer and flow head; default the run's on CUDA, else fp32)."""
+
+    def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
+        if ckpt.get("kind") != "latent_ar":
+            raise KeyError(f"not a latent_ar checkpoint (kind {ckpt.get('kind')!r})")
+        self.config, self.device = ckpt["config"], torch.device(device)
+        self.precision = self.config.get("precision", "fp32") if self.device.type == "cuda" else "fp32"
+        self.dataset, self.data_root = self.config["dataset"], ckpt["data_root"]
+        self.info = DATASETS[self.dataset]
+        self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
+        self.ae = MotionAE(**ckpt["ae_args"]).to(self.device).eval()
+        self.ae.load_state_dict(ckpt["ae"])
+        self.model = MaskedLatentTransformer(**ckpt["model_args"]).to(self.device).eval()
+        self.model.load_state_dict(ckpt["ema" if use_ema else "model"])
+        self.latent_mean, self.latent_std = (ckpt[k].to(self.device) for k in ("latent_mean", "latent_std"))
+        self.text_encoder = TextEncoder(ckpt["text_encoder"] or None, max_length=self.config["text_max_length"])
+        self.text_encoder.to(self.device)
+        self.null = self.text_states([NULL_PROMPT])
+
+    def text_states(self, captions: list[str]):
+        """Token states (B, L, C) as the training cache held them (float16-rounded, padding zeroed), mask (B, L)."""
+        tokens, mask, _ = self.text_encoder(captions)
+        return as_cached(tokens, mask), mask
+
+    @torch.no_grad()
+    def generate(self, captions: list[str], lengths: list[int], guidance: float | None = None,
+                 steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+                 guidance_rescale: float | None = None) -> torch.Tensor:
+        """Sample one motion per caption: float32 (B, max(lengths), D) on the CPU, normalised, zero past each length.
+
+        steps: flow steps per token (default: the checkpoint's flow_steps); guidance: CFG scale on the velocity;
+        sampler: None or "flow"; guidance_rescale: accepted for sample.Generator's interface, must be None or 0.
+        Raises ValueError on mismatched inputs, another sampler or a CFG rescale."""
+        if guidance_rescale:
+            raise ValueError("generate: CFG rescale is defined for the diffusion models' x0, not for latent_ar")
+        if len(captions) != len(lengths) or not captions:
+            raise ValueError(f"generate: need as many captions as lengths, got {len(captions)} and {len(lengths)}")
+        if sampler not in (None, "flow"):
+            raise ValueError(f"generate: a latent_ar model samples with 'flow' (per-token Euler), got {sampler!r}")
+        cfg = self.config
+        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        text, text_mask = self.text_states(list(captions))
+        stride = self.ae.stride
+        num_tokens = torch.tensor([-(-n // stride) for n in lengths], device=self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            z = sample_latents(self.model, text, text_mask, *(t.to(self.device) for t in self.null), num_tokens,
+                               cfg["decode_iters"], steps or cfg["flow_steps"],
+                               cfg["guidance"] if guidance is None else guidance, cfg["cfg_schedule"], generator,
+                               cfg.get("decode_schedule", "mar"))          # checkpoints before the option: MAR's
+        x = self.ae.decode(z * self.latent_std + self.latent_mean, max(lengths)).float().cpu()  # (B, T, D)
+        valid = torch.arange(x.shape[1])[None] < torch.as_tensor(lengths)[:, None]  # (B, T)
+        return x * valid[..., None]
+
+    def denormalize(self, x) -> np.ndarray:
+        """Normalised features (..., D) -> the dataset's raw feature space, float32 numpy."""
+        x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        return (x * self.std + self.mean).astype(np.float32)
+
+
+
 def load_generator(ckpt_path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> Generator:
     """Rebuild the model a checkpoint describes (train.py's ckpt.pt).
 
@@ -139,7 +206,6 @@ def load_generator(ckpt_path: str | Path, device: str | torch.device = "cpu", us
         raise ValueError(f"{ckpt_path} is not a checkpoint of this project's train.py (or one written before "
                          f"statistics were stored as tensors): torch.load says {_first_line(err)}") from None
     if isinstance(ckpt, dict) and ckpt.get("kind") == "latent_ar":                  # MoLingo-style model
-        from latent_ar import LatentARGenerator
         try:
             return LatentARGenerator(ckpt, torch.device(device), use_ema=use_ema)
         except (RuntimeError, TypeError, KeyError) as err:

@@ -7,8 +7,8 @@ CPU) with the gradients averaged by one all_reduce per step; a data order that i
 checkpoint writes by rank 0; a stage checkpoint that is finished is reused, an unfinished one continued (--resume)
 or started over, one made with other settings refused; the text-feature cache built once for all processes.
 
-    python latent_ar.py --resume                        # continue whichever stage stopped
-    torchrun --nproc_per_node=2 latent_ar.py            # both stages data-parallel
+    python latent_ar_train.py --resume                  # continue whichever stage stopped
+    torchrun --nproc_per_node=2 latent_ar_train.py      # both stages data-parallel
 Test: python -m pytest tests/test_latent_ar.py -q (the smoke, resume and torchrun runs)
 """
 import dataclasses

@@ -4,7 +4,7 @@
     python train.py --dataset=humanml3d              # paper settings (StableMoFusion / LUMA Sec. 4.1), for a GPU
     python train.py --method=baseline                # the anchor-free StableMoFusion U-Net
     python train.py --method=luma+atm                # LUMA + ATM's alignment losses (atm_losses.py); atm: ATM alone
-    python train.py --method=latent_ar               # MoLingo: autoencoder, then masked AR generator (latent_ar.py)
+    python train.py --method=latent_ar               # MoLingo: autoencoder, then AR generator (latent_ar_train.py)
     python train.py --dataset=kit --data_root=/data/KIT-ML
     python train.py --steps=20 --base_dim=32 --log_every=5   # any field of TrainConfig as --key=value
     python train.py --resume                         # continue <out_dir>/ckpt.pt after a crash or kill
@@ -90,7 +90,7 @@ class TrainConfig:
     guidance_rescale: float = 0.0     # CFG rescale phi on the guided x0 (Lin et al. 2024 sec. 3.4; 0.7 there), 0 = off
     clip_denoised: bool = True        # sampling clamps x0 predictions to the train split's per-dim range (data.py)
     # method: LUMA (arXiv 2509.25304) = the baseline + MoCLIP text + dual anchors (anchors.py); flags for Tables 2-4
-    method: str = "luma"              # luma | baseline (StableMoFusion) | atm | luma+atm | latent_ar (latent_ar.py)
+    method: str = "luma"              # luma | baseline (StableMoFusion) | atm | luma+atm | latent_ar (MoLingo)
     moclip: str = ""                  # luma, atm: MoCLIP checkpoint; '' -> checkpoints/moclip/<dataset>_seed<seed>.pt (trained if absent)
     moclip_text: bool = True          # luma: cross-attention reads MoCLIP's fine-tuned tower (False: Table 2 "w/o MoCLIP")
     anchor_fre: bool = True           # luma: frequency anchor, eq. 8 (False: Table 2 "w/o L_fre")
@@ -326,8 +326,8 @@ def check_method_options(cfg: TrainConfig) -> None:
 def main(argv: list[str]) -> None:
     argv = [f"--method={argv[i + 1]}" if a == "--method" and i + 1 < len(argv) else a for i, a in enumerate(argv)
             if not (i > 0 and argv[i - 1] == "--method")]                    # "--method x" -> "--method=x"
-    if "--method=latent_ar" in argv:  # MoLingo's two stages have their own loop and config (latent_ar.py)
-        from latent_ar import main as latent_ar_main
+    if "--method=latent_ar" in argv:  # MoLingo's two stages have their own loop and config (latent_ar_train.py)
+        from latent_ar_train import main as latent_ar_main
         return latent_ar_main([a for a in argv if a != "--method=latent_ar"])
     cfg = parse_config(argv)
     check_method_options(cfg)

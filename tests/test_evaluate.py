@@ -17,11 +17,10 @@ import torch
 import evaluate
 from data import DATASETS, load_split
 from evaluate import (EvalConfig, calculate_activation_statistics, calculate_diversity, calculate_frechet_distance,
-                      calculate_multimodality, calculate_top_k, euclidean_distance_matrix, get_metric_statistics,
-                      retrieval_metrics, run_evaluation)
+                      calculate_multimodality, euclidean_distance_matrix, get_metric_statistics, run_evaluation)
 from evaluator import (POS_enumerator, T2M_FINEST_SIZE, EvalDataset, Evaluator, TrainEvaluatorConfig,
-                       WordVectorizer, check_official_checkpoint, eval_collate, load_evaluator, save_vocabulary,
-                       train_evaluator)
+                       WordVectorizer, calculate_top_k, check_official_checkpoint, eval_collate, load_evaluator,
+                       retrieval_metrics, save_vocabulary, train_evaluator)
 
 INFO = DATASETS["synthetic"]
 D = INFO.feat_dim

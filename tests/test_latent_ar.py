@@ -1,9 +1,9 @@
-"""latent_ar.py and its run plumbing (stages.py): the decoding schedules (the official one against a transcription of
-MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture, masking invariants of the transformer;
-options; the stage-checkpoint rules (reuse, continue, refuse); and runs of both stages on 48 embedded motions at tiny
-sizes: a smoke run whose checkpoint sample.load_generator samples from, the generator's fresh crops and posterior
-samples at every step, an exact resume after kills in either stage (bitwise equal to the uninterrupted run), and a
-torchrun run."""
+"""latent_ar.py, its training (latent_ar_train.py) and run plumbing (stages.py): the decoding schedules (the
+official one against a transcription of MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture,
+masking invariants of the transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and runs of both
+stages on 48 embedded motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples from, the
+generator's fresh crops and posterior samples at every step, an exact resume after kills in either stage (bitwise equal
+to the uninterrupted run), and a torchrun run."""
 import math
 import os
 import shutil
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import latent_ar
-from latent_ar import (DATASET_PRESETS, HINTS, PRESETS, FlowHead, LatentARConfig, MaskedLatentTransformer,
-                       mask_schedule, random_ranks, sample_latents, training_loss)
+import latent_ar_train
+from latent_ar import FlowHead, MaskedLatentTransformer, mask_schedule, random_ranks, sample_latents, training_loss
+from latent_ar_train import DATASET_PRESETS, HINTS, PRESETS, LatentARConfig
 from motion_ae import LabelledMotions
 from stages import parse_options, shard_batch, stage_checkpoint
 
@@ -203,7 +203,7 @@ def test_options_presets_and_errors():
     assert (cfg.gen_latents, cfg.decode_schedule) == ("posterior", "molingo")                # the official ones
     for bad in ("--gen_latents=mean", "--decode_schedule=cosine"):
         with pytest.raises(SystemExit, match=f"{bad.split('=')[0]} must be one of"):
-            latent_ar.main([bad])
+            latent_ar_train.main([bad])
 
 
 def test_shard_batch_is_a_pure_function_of_step_and_rank():
@@ -241,7 +241,7 @@ def test_stage_checkpoint_reuses_continues_or_refuses(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Runs of latent_ar.main (what `train.py --method=latent_ar` calls) at tiny sizes
+# Runs of latent_ar_train.main (what `train.py --method=latent_ar` calls) at tiny sizes
 # ----------------------------------------------------------------------------------------------------------------
 
 TINY = ["--num_motions=24", "--data_root=synth", "--ae_width=16", "--ae_batch_size=4", "--d_model=16",
@@ -249,20 +249,20 @@ TINY = ["--num_motions=24", "--data_root=synth", "--ae_width=16", "--ae_batch_si
         "--decode_iters=3", "--flow_steps=2", "--ae_steps=4", "--gen_steps=4", "--save_every=2"]
 # A run killed right after the checkpoint of stage `kind` at step `stop` (exit code 3), then main(argv).
 KILLED = """import sys
-import latent_ar, motion_ae
+import latent_ar_train, motion_ae
 kind, stop = sys.argv[1], int(sys.argv[2])
-save = latent_ar.save_atomic
+save = latent_ar_train.save_atomic
 def save_then_die(path, state):
     save(path, state)
     if state["kind"] == kind and state["step"] == stop:
         sys.exit(3)
-latent_ar.save_atomic = motion_ae.save_atomic = save_then_die
-latent_ar.main(sys.argv[3:])
+latent_ar_train.save_atomic = motion_ae.save_atomic = save_then_die
+latent_ar_train.main(sys.argv[3:])
 """
 
 
 def run(args, cwd, killed_after=None, nproc=1, check=True):
-    script = [str(ROOT / "latent_ar.py")] if killed_after is None else [str(cwd / "killed.py"), *killed_after]
+    script = [str(ROOT / "latent_ar_train.py")] if killed_after is None else [str(cwd / "killed.py"), *killed_after]
     launcher = [sys.executable] if nproc == 1 else \
         [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone"]
     proc = subprocess.run([*launcher, *script, *args], cwd=cwd, env=dict(ENV, PYTHONPATH=str(ROOT)),
@@ -336,10 +336,11 @@ def test_generator_trains_on_posterior_samples_of_crops(work, monkeypatch):
         def spy_loss(model, z, *args, **kwargs):                                # z (B, N, z) standardised latents
             fed.append(z.clone())
             return training_loss(model, z, *args, **kwargs)
-        monkeypatch.setattr(latent_ar, "training_loss", spy_loss)
+        monkeypatch.setattr(latent_ar_train, "training_loss", spy_loss)
         seen.clear()
-        latent_ar.main([*TINY, "--stage=gen", "--ae_ckpt=full/ae.pt", f"--out_dir=gen_{mode}", f"--gen_latents={mode}",
-                        "--gen_steps=2", f"--gen_batch_size={num_items}", "--max_motion_length=120"])
+        latent_ar_train.main([*TINY, "--stage=gen", "--ae_ckpt=full/ae.pt", f"--out_dir=gen_{mode}",
+                              f"--gen_latents={mode}", "--gen_steps=2", f"--gen_batch_size={num_items}",
+                              "--max_motion_length=120"])
         runs[mode] = fed, dict(seen)
     (z0, z1), seen = runs["posterior"]
     assert sorted(seen) == [0, 1] and len(seen[0]) == num_items == len(seen[1])
