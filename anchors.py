@@ -1,7 +1,7 @@
 """LUMA's dual anchors: FiLM-modulated frequency and temporal projections of a deep U-Net feature, and the
 cosine-annealed Dual Anchor Loss (DAL).
 
-Source: LUMA, arXiv 2509.25304, sec. 3.2 (eq. 4-11), Algorithm 1, Tables 2-4; SPEC sections 0 and 6.
+Source: LUMA, arXiv 2509.25304, sec. 3.2 (eq. 4-11), Algorithm 1, Tables 2-4; no public code.
 
     h (B, C, T')  the U-Net's feature at the anchor level (default: the last down level, the paper's "Down-block3")
       P: frequency projector  (B, C, T') -> (B, d_m, F)      F = k DCT coefficients, d_m = D motion features
@@ -13,7 +13,7 @@ Source: LUMA, arXiv 2509.25304, sec. 3.2 (eq. 4-11), Algorithm 1, Tables 2-4; SP
     L_tem = 1 - cos(z_tem, f_tem(x0))   f_tem = the frozen MoCLIP motion encoder                      (eq. 9)
     L = L_DDPM + zeta(n) (lambda_fre L_fre + lambda_tem L_tem),  zeta(n) = (1 + cos(pi min(n/N, 1))) / 2  (eq. 10-11)
 
-Choices the paper leaves open (SPEC 6.2), made here and why:
+Choices the paper leaves open, made here and why:
   1. Projectors are "lightweight MLPs" on the whole C x T' feature, but a dense map of the flattened feature is
      C*T'*F*d_m ~ 450 G parameters at the paper size. P mixes channels per frame (1x1 conv C -> hidden), maps time
      T' -> F with one shared linear layer, then mixes to d_m per coefficient (1x1 conv hidden -> d_m), with SiLU

@@ -2,7 +2,7 @@
 intra-motion alignment towards inferred positive / negative proxy clips, in a frozen text-motion embedding space.
 
 Source: ATM, "Enhanced Alignment for Text-to-Motion Generation" (Han, Lyu, Yu, Sebe), sec. 3.2-3.3 (eq. 2-8),
-sec. 4.1 (lambda, epsilon, gamma, clip length), Tables 3-5; SPEC sections 0 and 7.
+sec. 4.1 (lambda, epsilon, gamma, clip length), Tables 3-5; no public code (ke-han-aca/ATM holds a README).
 
 D(a, b) = ||a - b||_2 in the frozen alignment space; t_i text, m_i real motion, m^_i generated motion of sample i.
   mining   j* = argmin_{j != i} D(m^_i, m^_j) / D(m_i, m_j),  D(m^_i, m^_j) := inf where cos(t_i, t_j) > eps  (eq. 2)
@@ -17,7 +17,7 @@ D(a, b) = ||a - b||_2 in the frozen alignment space; t_i text, m_i real motion, 
 Paper values: lambda 0.01, eps 0.85, gamma 0.8, L = 2 s (40 frames HumanML3D at 20 fps, 25 KIT at 12.5 fps), clips
 shorter than 1 s discarded.
 
-Choices the paper leaves open (SPEC 7), made here:
+Choices the paper leaves open, made here:
   1. Space: the project's frozen MoCLIP (moclip.py) stands in for the paper's HumanTOMATO/TMR-style module; its
      embeddings are unit vectors, so D is in [0, 2] and D^2 = 2 - 2 cos. Any object with encode_motion(x, lengths)
      works; it reads feat_bias-normalised (B, T, D) features exactly like the U-Net's x0.

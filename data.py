@@ -1,8 +1,8 @@
 """HumanML3D / KIT-ML text-to-motion data: caption parsing, split loading, normalisation, crops, batching.
 
 Implements the common loader of Guo et al. 2022 (EricGuo5513/text-to-motion data/dataset.py
-`Text2MotionDatasetV2`), as copied by MDM and StableMoFusion (datasets/t2m_dataset.py); SPEC sections 1.1, 1.6,
-1.7 and 2. On disk (SPEC 1.1):
+`Text2MotionDatasetV2`), as copied by MDM and StableMoFusion (datasets/t2m_dataset.py). On disk (HumanML3D
+README):
 
     <root>/new_joint_vecs/<id>.npy   (F, D) features, D = 263 (HumanML3D) or 251 (KIT)
     <root>/texts/<id>.txt            one line per caption: `caption#word/POS word/POS ...#start_sec#end_sec`
@@ -11,7 +11,7 @@ Implements the common loader of Guo et al. 2022 (EricGuo5513/text-to-motion data
 
 Choices that differ from the reference code (each is deliberate):
 - Sub-segment captions are cut at the dataset's own fps (`DatasetInfo.fps`: 20 HumanML3D, 12.5 KIT). Guo's code
-  hard-codes 20 fps, which cuts KIT sub-segments at the wrong frames (SPEC 10, item 12).
+  hard-codes 20 fps, which cuts KIT sub-segments at the wrong frames.
 - Sub-segment item names `<letter A-W>_<id>` are drawn from a seeded numpy Generator, not global `random`, so a
   split always loads with the same names.
 - A malformed caption line drops only that line (Guo's bare `try/except` dropped the whole clip), and every
@@ -107,7 +107,7 @@ def _counts(skips: dict) -> str:
 
 
 def load_split(root, split: str, info: DatasetInfo, seed: int = 0) -> list[dict]:
-    """Load every usable clip of `<root>/<split>.txt` into memory (Guo's Text2MotionDatasetV2.__init__, SPEC 2).
+    """Load every usable clip of `<root>/<split>.txt` into memory (Guo's Text2MotionDatasetV2.__init__).
 
     Returns a list of items {"name": str, "motion": np.float32 (F, D) raw (unnormalised) features, "length": F,
     "captions": [{"caption": str, "tokens": ["word/POS", ...]}, ...]}, sorted by length (stable).
@@ -210,7 +210,7 @@ def load_split(root, split: str, info: DatasetInfo, seed: int = 0) -> list[dict]
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Normalisation statistics (SPEC 1.6)
+# Normalisation statistics (HumanML3D cal_mean_variance.ipynb; feat_bias: StableMoFusion datasets/t2m_dataset.py)
 # ----------------------------------------------------------------------------------------------------------------
 
 def load_stats(root, info: DatasetInfo, feat_bias: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +218,8 @@ def load_stats(root, info: DatasetInfo, feat_bias: float = 5.0) -> tuple[np.ndar
 
     As in StableMoFusion datasets/t2m_dataset.py (train mode), the std of root_rot_vel, root_lin_vel, root_y and
     foot_contact is divided by `feat_bias` (default 5), so those few dims get 5x larger magnitude after z-scoring.
-    feat_bias=1 returns the raw statistics (MDM). Not for the evaluator: it ships its own t2m_mean/t2m_std (SPEC 4.3).
+    feat_bias=1 returns the raw statistics (MDM). Not for the evaluator: it ships its own t2m_mean/t2m_std
+    (evaluator.py).
     Raises FileNotFoundError for missing files, ValueError for a wrong shape or a non-positive / non-finite std.
     """
     root = Path(root)
@@ -242,7 +243,7 @@ def load_stats(root, info: DatasetInfo, feat_bias: float = 5.0) -> tuple[np.ndar
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Crops (SPEC 2, item 4)
+# Crops (T2M data/dataset.py Text2MotionDatasetV2.__getitem__)
 # ----------------------------------------------------------------------------------------------------------------
 
 def unit_length_crop(motion, unit_length: int, rng: np.random.Generator):

@@ -5,8 +5,8 @@ mask (B, T) marks the valid frames. The network is any `model_fn(x_t, t) -> x0_p
 
 - Forward process and loss: Ho et al. 2020 (DDPM, arXiv 2006.11239) eq. 4,
   q(x_t | x0) = N(sqrt(abar_t) x0, (1 - abar_t) I), with the x0 ("sample") parameterisation and the masked MSE of
-  StableMoFusion's trainer (SPEC 3.4).
-- Samplers (SPEC 5), all calling model_fn with integer timesteps:
+  StableMoFusion's trainer (trainers/ddpm_trainer.py).
+- Samplers (diffusers scheduling_dpmsolver_multistep.py), all calling model_fn with integer timesteps:
     "ddpm"               ancestral sampling from the posterior q(x_{t-1} | x_t, x0_pred), variance "fixed_small"
                          (DDPM eq. 6-7);
     "dpm++2m"            deterministic DPM-Solver++(2M) (Lu et al. 2022b, arXiv 2211.01095, Alg. 2), diffusers' default
@@ -42,7 +42,7 @@ def _check_values(x: torch.Tensor) -> bool:
 
 
 def masked_mse(x0_pred, x0, mask):
-    """Masked x0 MSE of StableMoFusion (SPEC 3.4): mean over D, mean over valid frames per sample.
+    """Masked x0 MSE of StableMoFusion (trainers/ddpm_trainer.py): mean over D, mean over valid frames per sample.
 
     x0_pred, x0: (B, T, D) float; mask: (B, T) bool, True = valid frame. Returns the per-sample loss (B,).
     Raises ValueError when a sample has no valid frame (its mean would be 0/0); on a GPU only with SYNC_CHECKS.
@@ -123,7 +123,7 @@ class GaussianDiffusion(nn.Module):
         return mean, self._extract(self.posterior_variance, t, x_t)
 
     def loss(self, model_fn, x0, mask=None, t=None, noise=None, generator=None):
-        """Masked x0-prediction loss of StableMoFusion's DDPM trainer (SPEC 3.4).
+        """Masked x0-prediction loss of StableMoFusion's DDPM trainer (trainers/ddpm_trainer.py).
 
         t ~ U{0..T-1} per sample and eps ~ N(0, I) over the *whole padded* sequence (padding is noised too);
         x0_pred = model_fn(x_t, t); loss = mean_B [ mean_{valid frames} mean_D (x0_pred - x0)^2 ].
@@ -165,7 +165,7 @@ class GaussianDiffusion(nn.Module):
         return np.sqrt((1.0 - abar) / abar)
 
     def _dpm_schedule(self, steps, karras):
-        """(model timesteps (M,) int64, VE sigmas (M+1,) float64 ending in 0) as diffusers' set_timesteps (SPEC 5.5)."""
+        """(model timesteps (M,) int64, VE sigmas (M+1,) float64 ending in 0) as diffusers' set_timesteps."""
         sigmas_all = self._ve_sigmas()  # (T,) increasing with t
         if not karras:
             # "linspace" spacing: round(linspace(0, T-1, M+1)) reversed, last (0) dropped; sigma read at those t.

@@ -6,13 +6,14 @@
     python evaluate.py --train_evaluator --dataset=synthetic     # train an evaluator, one check (~20-40 min, 2 cores)
     python evaluate.py --ckpt out/humanml3d/ckpt.pt --evaluator_dir=./checkpoints/evaluator   # official t2m one
 
-Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask, SPEC 4.4); the
+Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask); the
 protocol is T2M's final_evaluations.py (batches of 32, diversity over 300 pairs, MultiModality over 100 texts x 30
 samples with 10 pairs, 20 replications, mean +/- 1.96 std / sqrt(R) with the population std). Generated motions are
-de-normalised with the generator's statistics and re-normalised with the evaluator's own (SPEC 4.3); each uses the
-caption and the unit-length-cropped ground-truth length of a test item. Every model the project trains is reached
-through sample.load_generator. Writes <out_dir>/eval_<dataset>_<split>.md (a table laid out like the papers' Table 1) and
-eval_<dataset>_<split>.json (every replication). The evaluator itself lives in evaluator.py.
+de-normalised with the generator's statistics and re-normalised with the evaluator's own (StableMoFusion
+motion_loader/model_motion_loaders.py); each uses the caption and the unit-length-cropped ground-truth length of a test
+item. Every model the project trains is reached through sample.load_generator. Writes
+<out_dir>/eval_<dataset>_<split>.md (a table laid out like the papers' Table 1) and eval_<dataset>_<split>.json (every
+replication). The evaluator itself lives in evaluator.py.
 
 Beside these, every row (real motion included: its values are the noise floor) gets realism figures computed on the
 recovered joints (realism.py: GMD's skating ratio, PhysDiff-style penetration and floating, mean root speed; for
@@ -47,8 +48,8 @@ from evaluator import (EvalDataset, TrainEvaluatorConfig, calculate_top_k, eval_
                        evaluator_paths, load_evaluator, train_evaluator)
 from motion import recover_from_ric
 from realism import realism_figures, root_speed_fidelity
-
 from synthetic.action_checks import check_action, single_action_label
+
 
 @dataclass
 class EvalConfig:
@@ -112,7 +113,7 @@ def parse_config(argv: list[str], cfgs: tuple | None = None, prog: str = "evalua
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Metrics (T2M utils/metrics.py, SPEC 4.4)
+# Metrics (T2M utils/metrics.py)
 # ----------------------------------------------------------------------------------------------------------------
 def euclidean_distance_matrix(matrix1: np.ndarray, matrix2: np.ndarray) -> np.ndarray:
     """(N1, C), (N2, C) -> (N1, N2) Euclidean distances, sqrt(|a|^2 - 2 a.b + |b|^2), unclamped as in T2M."""
@@ -225,7 +226,8 @@ class _Row:
 
 
 def generated_for_evaluator(gen, evaluator, captions: list[str], m_lens: torch.Tensor, seed: int, cfg: EvalConfig):
-    """Generate one motion per (caption, ground-truth length) and bring it into the evaluator's space (SPEC 4.3).
+    """Generate one motion per (caption, ground-truth length) and bring it into the evaluator's space (StableMoFusion
+    model_motion_loaders.py).
 
     Lengths are clamped to [info.min_len, max_motion_length] frames. Returns (motions (B, 196, D) float32 normalised
     with the evaluator's mean/std and zero-padded, lengths (B,) long, raw (B, T, D) float32 de-normalised features).

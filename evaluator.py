@@ -1,11 +1,11 @@
 """The text-motion evaluator of Guo et al. 2022 ("Generating Diverse and Natural 3D Human Motions from Text"):
 its three networks, the GloVe word vectorizer, loading of the official checkpoint, and training one from scratch.
 
-Networks and vectorizer follow EricGuo5513/text-to-motion networks/modules.py and utils/word_vectorizer.py (SPEC 4.1,
-4.2), with the official parameter names, so the released `finest.tar` loads as is. Layout of an evaluator directory:
+Networks and vectorizer follow EricGuo5513/text-to-motion networks/modules.py and utils/word_vectorizer.py,
+with the official parameter names, so the released `finest.tar` loads as is. Layout of an evaluator directory:
 
     <dir>/<name>/text_mot_match/model/finest.tar   keys movement_encoder, text_encoder, motion_encoder (+ epoch)
-    <dir>/<name>/meta/{mean,std}.npy               the evaluator's OWN normalisation (never recomputed, SPEC 1.6)
+    <dir>/<name>/meta/{mean,std}.npy               the evaluator's OWN normalisation (never recomputed)
                                                    (for the official ones: t2m_mean.npy -> t2m/meta/mean.npy,
                                                    t2m_std.npy -> t2m/meta/std.npy; kit_* likewise; the layout
                                                    <dir>/evaluator_meta/<name>/{mean,std}.npy is accepted too)
@@ -20,7 +20,8 @@ with margin 10 on shifted negatives, frozen movement encoder, `finest` = lowest 
 Choices made here (documented in the README too):
 - A trained evaluator's mean/std are computed from the train split with the HumanML3D recipe (per-dim mean, std
   averaged within each feature group, root and foot-contact std divided by feat_bias=5 once). The official t2m stats
-  are ~Std/25 on those dims by accident (T2M divides one array in place twice, SPEC 1.6); we do not copy the accident.
+  are ~Std/25 on those dims by accident (T2M's data/dataset.py divides one array in place twice); we do not copy the
+  accident.
 - Without GloVe vectors, word embeddings (300-d) are learned with the text encoder over the train split's words and
   saved as <dir>/<name>/glove/our_vab_* so WordVectorizer loads them like GloVe.
 - `finest` = highest validation R@3 (ties: lower loss): on embedded v2 the loss bottomed at epoch 2 of 5 while R@3
@@ -57,7 +58,7 @@ T2M_FINEST_SHA256 = "881e45bea6fb84b15eca6e7cdd75d602b58a72f2038c223ee96ab75d4f6
 MAX_TEXT_LEN = 20  # tokens kept per caption, before 'sos'/'eos' are added (22 positions in all)
 
 # ----------------------------------------------------------------------------------------------------------------
-# GloVe word vectorizer (utils/word_vectorizer.py, SPEC 4.2)
+# GloVe word vectorizer (T2M utils/word_vectorizer.py)
 # ----------------------------------------------------------------------------------------------------------------
 POS_enumerator = {"VERB": 0, "NOUN": 1, "DET": 2, "ADP": 3, "NUM": 4, "AUX": 5, "PRON": 6, "ADJ": 7, "ADV": 8,
                   "Loc_VIP": 9, "Body_VIP": 10, "Obj_VIP": 11, "Act_VIP": 12, "Desc_VIP": 13, "OTHER": 14}
@@ -130,7 +131,7 @@ def save_vocabulary(glove_dir, words: list[str], vectors: np.ndarray, prefix: st
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Networks (networks/modules.py, SPEC 4.1): parameter names are the official ones
+# Networks (T2M networks/modules.py): parameter names are the official ones
 # ----------------------------------------------------------------------------------------------------------------
 def init_weight(m: nn.Module) -> None:
     if isinstance(m, (nn.Conv1d, nn.Linear, nn.ConvTranspose1d)):
@@ -304,7 +305,8 @@ def load_evaluator(evaluator_dir, name: str, feat_dim: int, device="cpu") -> Eva
                          f"expected ({feat_dim},)")
     if name == "t2m" and std[0] > 2e-3:
         warnings.warn(f"evaluator.py: {paths['std']}[0] = {std[0]:.3g}; the released t2m_std.npy has 5.15e-4 there. "
-                      f"Is this HumanML3D's Std.npy instead of the evaluator's t2m_std.npy? (SPEC 1.6)", stacklevel=2)
+                      f"Is this HumanML3D's Std.npy instead of the evaluator's t2m_std.npy? (Std/25 on root and "
+                      f"contact dims)", stacklevel=2)
     ev = Evaluator(feat_dim, mean, std, WordVectorizer(glove))
     state = torch.load(paths["finest"], map_location="cpu", weights_only=True)
     for key in ("movement_encoder", "text_encoder", "motion_encoder"):
@@ -319,7 +321,7 @@ def load_evaluator(evaluator_dir, name: str, feat_dim: int, device="cpu") -> Eva
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Evaluation items (Text2MotionDatasetV2 in 'eval' mode, SPEC 2 item 4)
+# Evaluation items (T2M data/dataset.py Text2MotionDatasetV2 in 'eval' mode)
 # ----------------------------------------------------------------------------------------------------------------
 class EvalDataset(Dataset):
     """item i -> (word_embs (22, 300) float32, pos_ohot (22, 15) float32, caption str, sent_len int,

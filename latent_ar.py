@@ -1,7 +1,7 @@
 """MoLingo's generator: masked autoregression over continuous motion latents with a per-token rectified-flow head.
 
 Source: He et al. 2025, "MoLingo" (arXiv 2512.13840, sec. 3.2-3.3), official code hynann/MoLingo
-mogen/models/molingo/{molingo,flowloss,recflow_sigma,cfg_sampler}.py, restated in SPEC 9.3-9.4; the masked
+mogen/models/molingo/{molingo,flowloss,recflow_sigma,cfg_sampler}.py at HEAD 52e3b4c; the masked
 random-order scheme is MAR (Li et al. 2024, "Autoregressive Image Generation without Vector Quantization").
 Stage 1, the semantic-aligned autoencoder that makes the latent tokens, is motion_ae.py.
 
@@ -46,7 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-NULL_PROMPT = "This is a null prompt with no semantic meaning."  # MoLingo's dropped caption (SPEC 9.4)
+NULL_PROMPT = "This is a null prompt with no semantic meaning."  # MoLingo's dropped caption (molingo.py)
 
 
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -57,7 +57,7 @@ def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Per-token rectified-flow head (flowloss.py SimpleMLPAdaLN, SPEC 9.3)
+# Per-token rectified-flow head (flowloss.py SimpleMLPAdaLN)
 # ----------------------------------------------------------------------------------------------------------------
 
 class AdaLNBlock(nn.Module):
@@ -180,8 +180,8 @@ def random_ranks(valid: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 def training_loss(model: MaskedLatentTransformer, z, valid, text, text_mask, repeat: int = 4) -> torch.Tensor:
-    """MAR training step (SPEC 9.3): per sample r ~ U(0, 1), round(n cos(pi r / 2)) >= 1 of its n valid tokens masked
-    in random positions; flow loss on the masked valid tokens. z (B, N, z), valid (B, N) -> scalar."""
+    """MAR training step (molingo.py forward_loss): per sample r ~ U(0, 1), round(n cos(pi r / 2)) >= 1 of its n valid
+    tokens masked in random positions; flow loss on the masked valid tokens. z (B, N, z), valid (B, N) -> scalar."""
     n = valid.sum(1)                                                                 # (B,)
     r = torch.rand(len(z), device=z.device)
     n_mask = torch.round(n * torch.cos(math.pi / 2 * r)).clamp(min=1)                # (B,)

@@ -45,7 +45,7 @@ class LatentARConfig(AEConfig):
     text_encoder: str = ""            # '' -> packaged all-MiniLM-L6-v2; paper preset: openai/clip-vit-base-patch32
     text_max_length: int = 77         # tokens
     cache_dir: str = "cache"          # text-feature caches live here
-    # generator (SPEC 9.3; official "large": 1024, 16 layers, 16 heads, flow 1280 x 8)
+    # generator (MoLingo options/molingo_option.py; official "large": 1024, 16 layers, 16 heads, flow 1280 x 8)
     d_model: int = 192                # transformer width d
     num_layers: int = 4               # transformer layers
     num_heads: int = 4                # attention heads

@@ -1,6 +1,7 @@
 """MoCLIP: a contrastively trained text-motion encoder, LUMA's text tower and temporal-anchor target.
 
-Source: LUMA (arXiv 2509.25304) sec. 3.2 and appendix B; the recipe of Hxxxz0/MoCLIP (SPEC 6.3 A), restated:
+Source: LUMA (arXiv 2509.25304) sec. 3.2 and appendix B; the recipe of Hxxxz0/MoCLIP (config.yaml and its training
+script), restated:
   motion encoder  x (B, T, D) -> Linear W_p (D -> d) -> + sinusoidal PE -> L transformer layers with a key padding
                   mask -> mean over valid frames -> Linear W_o (d -> D_a)                       f_tem of LUMA eq. 9
   text encoder    the project's TextEncoder tower (offline MiniLM by default, CLIP ViT-B/32 for paper runs), its
@@ -11,7 +12,7 @@ Source: LUMA (arXiv 2509.25304) sec. 3.2 and appendix B; the recipe of Hxxxz0/Mo
   stage 2         the tower's last `finetune_layers` layer(s) and final norm unfrozen, at a lower learning rate
 In-batch false negatives are masked (on by default, `--mask_false_negatives=False` to compare): a pair (i, j) whose
 captions are identical or whose motions are the same clip (the same id, a sub-segment of it, or its mirror "M"
-copy) is not used as a negative, as TMR filters near-duplicate texts (SPEC 8).
+copy) is not used as a negative, as TMR filters near-duplicate texts (Mathux/TMR src/model/losses.py).
 
 What LUMA takes from it (train.py --method=luma): the fine-tuned tower's token states feed the U-Net's cross-attention
 (paper Fig. 2), and the frozen motion encoder gives the temporal anchor's target f_tem(x0) (eq. 9). The checkpoint
@@ -77,7 +78,8 @@ class MoCLIPConfig:
 # Model
 # ----------------------------------------------------------------------------------------------------------------
 
-# MoCLIP sized for CLIP ViT-B/32 on a GPU (SPEC 6.3 A): train.py's humanml3d / kit runs train it with these.
+# MoCLIP sized for CLIP ViT-B/32 on a GPU (after Hxxxz0/MoCLIP config.yaml): train.py's humanml3d / kit runs train it
+# with these.
 PAPER = dict(width=512, layers=4, heads=8, ff_dim=1024, embed_dim=512, frame_stride=1, epochs_stage1=5,
              epochs_stage2=15, lr=1e-4, lr_finetune=1e-5)
 

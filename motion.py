@@ -3,7 +3,7 @@
 Implements the 263-dim (HumanML3D, 22 joints, 20 fps) and 251-dim (KIT-ML, 21 joints, 12.5 fps) feature vector of
 Guo et al. 2022, "Generating Diverse and Natural 3D Human Motions from Text" (CVPR), section 3 / supplementary,
 re-derived from the reference code EricGuo5513/HumanML3D (motion_representation.ipynb `process_file`,
-common/skeleton.py, common/quaternion.py, paramUtil.py). Layout per frame (SPEC 1.2):
+common/skeleton.py, common/quaternion.py, paramUtil.py). Layout per frame (motion_representation.ipynb):
 
     [root_rot_vel (1), root_lin_vel (2), root_y (1), ric (3(J-1)), rot6d (6(J-1)), local_vel (3J), foot_contact (4)]
 
@@ -133,7 +133,8 @@ def _skel(kind) -> Skeleton:
 
 
 def feature_slices(kind="t2m") -> dict:
-    """Name -> slice into the D-dim feature vector (SPEC 1.2). t2m: ric 4:67, rot6d 67:193, local_vel 193:259."""
+    """Name -> slice into the D-dim feature vector (motion_representation.ipynb). t2m: ric 4:67, rot6d 67:193,
+    local_vel 193:259."""
     J = _skel(kind).joints_num
     bounds = np.cumsum([0, 1, 2, 1, 3 * (J - 1), 6 * (J - 1), 3 * J, 4])
     names = ["root_rot_vel", "root_lin_vel", "root_y", "ric", "rot6d", "local_vel", "foot_contact"]
@@ -224,8 +225,9 @@ def inverse_kinematics_np(joints, face_joint_idx, smooth_forward=True, kind="t2m
     Root rotation maps the (gaussian-smoothed, sigma=20 frames, if `smooth_forward`) facing direction to +Z; frame 0's
     root rotation is forced to identity (reference behaviour, which recover_from_ric relies on). Each joint's rotation
     takes its raw rest direction onto the observed bone direction, relative to its chain's running rotation.
-    Quirk kept (SPEC 1.4 step 5): face indices are unpacked as (l_hip, r_hip, sdr_r, sdr_l), i.e. the hip term enters
-    with the opposite sign to process_file's; shoulders are wider than hips so the facing stays right.
+    Quirk kept (HumanML3D common/skeleton.py inverse_kinematics_np): face indices are unpacked as (l_hip, r_hip, sdr_r,
+    sdr_l), i.e. the hip term enters with the opposite sign to process_file's; shoulders are wider than hips so the
+    facing stays right.
     """
     sk = _skel(kind)
     l_hip, r_hip, sdr_r, sdr_l = face_joint_idx
@@ -259,8 +261,8 @@ def forward_kinematics_np(quat, root_pos, kind="t2m", offsets=None):
 
 
 def uniform_skeleton(positions, kind="t2m"):
-    """Retarget (T, J, 3) positions onto the target skeleton (SPEC 1.4 step 1, `uniform_skeleton`): IK without
-    smoothing, FK with the target offsets, root trajectory scaled by the lower-leg length ratio of frame 0."""
+    """Retarget (T, J, 3) positions onto the target skeleton (motion_representation.ipynb `uniform_skeleton`): IK
+    without smoothing, FK with the target offsets, root trajectory scaled by the lower-leg length ratio of frame 0."""
     sk = _skel(kind)
     p = _check_positions(positions, sk)
     legs = [sk.l_idx1, sk.l_idx2]
@@ -271,7 +273,7 @@ def uniform_skeleton(positions, kind="t2m"):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Joints -> features (motion_representation.ipynb `process_file`, SPEC 1.4 steps 2-9)
+# Joints -> features (HumanML3D motion_representation.ipynb `process_file`)
 # ----------------------------------------------------------------------------------------------------------------
 
 def _check_positions(positions, sk):
@@ -288,7 +290,7 @@ def extract_features(positions, kind="t2m") -> np.ndarray:
     """HumanML3D features (T-1, D) float32 from global joint positions (T, J, 3) (metres; KIT millimetres).
 
     The positions must already be on the target skeleton (`uniform_skeleton` does that retargeting step; the
-    official data applied it first, every sample joint file is on it). Steps (SPEC 1.4): floor at y=0, first-frame
+    official data applied it first, every sample joint file is on it). Steps (process_file): floor at y=0, first-frame
     root XZ at the origin, first frame turned to face +Z, foot contacts (squared displacement < threshold), IK with
     smoothed forward -> root rotation r_rot and rot6d, root velocities, ric, local_vel. Source: process_file.
     Raises ValueError on a wrong shape, fewer than 2 frames or non-finite values. ~3 ms for 200 frames.
@@ -326,7 +328,8 @@ def extract_features(positions, kind="t2m") -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Features -> joints (SPEC 1.5). numpy in -> numpy out, torch in -> torch out, any leading dims.
+# Features -> joints (HumanML3D motion_representation.ipynb `recover_from_ric`). numpy in -> numpy out, torch in ->
+# torch out, any leading dims.
 # ----------------------------------------------------------------------------------------------------------------
 
 def recover_root_rot_pos(data):
@@ -352,7 +355,7 @@ def recover_root_rot_pos(data):
 def recover_from_ric(data, joints_num):
     """Global joint positions (..., T, J, 3) from features (..., T, D), D = 8 + 9(J-1) + 3J (263 / 251).
 
-    Uses only root_rot_vel, root_lin_vel, root_y and ric (SPEC 1.5); dtype and array type follow the input.
+    Uses only root_rot_vel, root_lin_vel, root_y and ric; dtype and array type follow the input.
     Raises ValueError if D does not match `joints_num`.
     """
     expected = 8 + 9 * (joints_num - 1) + 3 * joints_num

@@ -2,7 +2,7 @@
 continuous latent per 4 frames, trained with feature, joint, velocity, KL and frame-text alignment losses.
 
 Source: He et al. 2025, "MoLingo" (arXiv 2512.13840, sec. 3.1), official code hynann/MoLingo
-mogen/models/vae/{vae,encdec,causal_cnn,causal_resnet}.py and core/sae_trainer.py, restated in SPEC 9.2 and 9.4.
+mogen/models/vae/{vae,encdec,causal_cnn,causal_resnet}.py and core/sae_trainer.py (HEAD 52e3b4c).
 
     x (B, T, D) normalised features, zero-padded at the end to T = 4N
       encoder: CausalConv(D->W, k3, replicate pad) -> SiLU -> 2 x [CausalConv(W->W, k4, stride 2) -> CausalResnet]
@@ -12,11 +12,12 @@ mogen/models/vae/{vae,encdec,causal_cnn,causal_resnet}.py and core/sae_trainer.p
     CausalResnet = 3 x [SiLU -> causal conv k3, dilation 9, 3, 1 -> SiLU -> conv 1x1 -> + residual]
     Causal: latent token i sees frames [0, 4i + 4) only; decoded frame t sees tokens [0, t // 4] only.
 
-Loss (SPEC 9.2; weights of the official 263-d model `sae_l2_4_16_1024_d3_kl_1e-05_zero_cos_0.001`):
+Loss (core/sae_trainer.py; weights of the official 263-d model `sae_l2_4_16_1024_d3_kl_1e-05_zero_cos_0.001`):
     L = |x^ - x|^2 + w_joints |J(x^) - J(x)|^2 + w_vel |dJ(x^) - dJ(x)|^2 + w_kl KL(q(z|x) || N(0, I))
         + w_align mean_i (1 - cos(z_i, W e_i))
     J = recover_from_ric of the de-normalised features (metres), dJ its frame-to-frame difference; z_i the posterior
-    sample; e_i the mean text embedding of the labelled frames in [max(4i - 16, 0), 4i + 4) (SPEC 9.4); W trainable.
+    sample; e_i the mean text embedding of the labelled frames in [max(4i - 16, 0), 4i + 4) (sae_trainer.py); W
+    trainable.
 
 Choices that differ from the official code (deliberate, stated):
   - Feature and joint losses average over valid frames only (official: mask_loss False, padding included).
@@ -55,7 +56,7 @@ from stages import (average_gradients, gather_rng_states, resume_or_seed, save_a
 
 
 class CausalConv1d(nn.Module):
-    """Conv1d with left padding only: (k - 1) * dilation + 1 - stride frames, zeros or edge replicas (SPEC 9.2).
+    """Conv1d with left padding only: (k - 1) * dilation + 1 - stride frames, zeros or edge replicas (causal_cnn.py).
     (B, C_in, T) -> (B, C_out, T // stride) for T divisible by stride; output t sees inputs <= stride (t + 1) - 1."""
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, dilation: int = 1,
@@ -84,7 +85,7 @@ class CausalResnet(nn.Module):
 
 
 class MotionAE(nn.Module):
-    """The SAE: features (B, T, D) <-> latent tokens (B, ceil(T / 4), latent_dim), KL-regularised (SPEC 9.2).
+    """The SAE: features (B, T, D) <-> latent tokens (B, ceil(T / 4), latent_dim), KL-regularised (vae.py, encdec.py).
 
     input_dim: D (263 / 251); width: W channels (official 1024); depth, growth: residual blocks per level and their
     dilation growth; down_t: stride-2 levels (2 -> x4); latent_dim: z (official 16 for 263-d features);
@@ -135,7 +136,7 @@ class MotionAE(nn.Module):
 
 def token_label_targets(frame_emb: torch.Tensor, labelled: torch.Tensor, stride: int = 4, context: int = 4):
     """Mean frame-label embedding per latent token: token i averages the labelled frames in
-    [max(stride * i - context * stride, 0), stride * i + stride) (MoLingo sae_trainer, SPEC 9.4).
+    [max(stride * i - context * stride, 0), stride * i + stride) (MoLingo core/sae_trainer.py).
 
     frame_emb (B, T, C) float, labelled (B, T) bool -> target (B, ceil(T / stride), C), has_label (B, N) bool.
     Tokens without a labelled frame in their window get a zero target and has_label False."""
@@ -152,7 +153,7 @@ def token_label_targets(frame_emb: torch.Tensor, labelled: torch.Tensor, stride:
 
 
 def alignment_loss(z: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """mean over valid tokens of 1 - cos(z_i, target_i) (MoLingo's cosine loss, SPEC 9.2).
+    """mean over valid tokens of 1 - cos(z_i, target_i) (MoLingo's cosine loss, core/sae_trainer.py).
 
     z, target (B, N, z) float (target = W e_i, the projected label embedding); valid (B, N) bool.
     Returns a scalar; 0 when no token is valid."""
@@ -168,7 +169,7 @@ def _masked_mean(sq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def ae_losses(model: MotionAE, x, length, mean, std, joints_num: int, frame_emb=None, labelled=None,
               weights: dict | None = None, autocast=contextlib.nullcontext()) -> dict:
-    """Every SAE loss term for one batch (SPEC 9.2).
+    """Every SAE loss term for one batch (MoLingo core/sae_trainer.py).
 
     x (B, T, D) normalised features zero-padded past `length` (B,) long; mean, std (D,) float tensors that undo the
     normalisation (metres after recover_from_ric); frame_emb (B, T, C) / labelled (B, T) bool, the frame-label
@@ -307,11 +308,11 @@ class AEConfig:
     # data
     dataset: str = "synthetic"        # synthetic (embedded, built on first use) | humanml3d | kit
     data_root: str = ""               # '' -> the dataset's default root
-    feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion, SPEC 1.6)
+    feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion datasets/t2m_dataset.py)
     num_motions: int = 1500           # embedded dataset only: base motions generated (+ mirrored copies)
     data_seed: int = 0                # embedded dataset only: its build seed (as train.py's --data_seed)
     max_motion_length: int = 196      # training crop (frames)
-    # autoencoder (SPEC 9.2; official 263 model: width 1024, depth 3, growth 3, x4, z 16)
+    # autoencoder (MoLingo options/sae_option.py; official 263 model: width 1024, depth 3, growth 3, x4, z 16)
     ae_width: int = 128               # W channels
     ae_depth: int = 3                 # residual blocks per level
     ae_growth: int = 3                # dilation growth (dilations 9, 3, 1)

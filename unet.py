@@ -1,7 +1,7 @@
 """StableMoFusion's conditional 1D U-Net (CondUnet1D), the x0-predicting denoiser LUMA builds on.
 
-Source: Huang et al. 2024, "StableMoFusion" (h-y1heng/StableMoFusion, models/unet.py), restated from
-SPEC 3.1-3.3; LUMA (arXiv 2509.25304, sec. 3 and Fig. 2) attaches its anchors to the last down-block
+Source: Huang et al. 2024, "StableMoFusion" (h-y1heng/StableMoFusion, models/unet.py,
+options/train_options.py); LUMA (arXiv 2509.25304, sec. 3 and Fig. 2) attaches its anchors to the last down-block
 feature, which `forward(..., return_features=True)` returns (with the other levels and the bottleneck).
 
     x (B, T, D) --pad T to a multiple of 16--> 4 down levels [CondBlock, CondBlock, Downsample]
@@ -9,7 +9,7 @@ feature, which `forward(..., return_features=True)` returns (with the other leve
       -> zero-initialised 1x1 conv -> crop -> x0 prediction (B, T, D)
     CondBlock = ResidualTemporalBlock (convs + AdaGN from the timestep) + ResidualCrossAttentionLayer (text)
 
-Implementation details kept from StableMoFusion (SPEC 3.3, 10.3-10.4):
+Implementation details kept from StableMoFusion (models/unet.py):
   1. GroupNorm runs on a (B*T, C) view, so its statistics are per frame over channel groups, not over time.
   2. A Downsample follows every down level, including the last (208 -> 104 -> 52 -> 26 -> 13 for T=196).
   3. Classifier-free guidance has no null text: a dropped sample simply skips every cross-attention.
@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # Named presets (constructor kwargs besides input_dim/text_dim). "paper" = StableMoFusion / LUMA defaults
-# (SPEC 3.1): 293,654,279 parameters without the text adapter for D=263, 1024 channels at every level.
+# (options/train_options.py): 293,654,279 parameters without the text adapter for D=263, 1024 channels at every level.
 # "cpu" (train.py's default): base_dim 32 with dim_mults (1, 2, 2, 2), i.e. 32, 64, 64, 64 channels, time_dim 128,
 # a 2-layer 128-wide text adapter: 1,586,855 parameters without the adapter (2,296,103 with it, for MiniLM's
 # C=384). One AdamW step at batch 32, T=196 takes ~0.5 s wall on 2 CPU cores; the input level (263 -> 32
@@ -61,7 +61,8 @@ def sinusoidal_table(max_len: int, dim: int) -> torch.Tensor:
 
 
 class TextAdapter(nn.Module):
-    """Linear(text_dim -> d) -> post-norm TransformerEncoder (GELU, ff 8d) -> LayerNorm (SPEC 3.2).
+    """Linear(text_dim -> d) -> post-norm TransformerEncoder (GELU, ff 8d) -> LayerNorm (StableMoFusion
+    T2MUnet.encode_text).
 
     ff = 8d gives StableMoFusion's 2048 at d=256 and scales down with the CPU preset.
 
@@ -204,7 +205,7 @@ class ResidualCrossAttentionLayer(nn.Module):
         x = x.transpose(1, 2)                                                            # (B, T, C)
         if cond_idx.numel() == x.shape[0]:
             x = self.attend(x, text, mask)
-        else:  # dropped rows pass through untouched (no null token, SPEC 3.3)
+        else:  # dropped rows pass through untouched (no null token, StableMoFusion's mask_cond)
             x = x.index_copy(0, cond_idx, self.attend(x[cond_idx], text, mask))
         return x.transpose(1, 2)                                                         # (B, C, T)
 
@@ -226,7 +227,7 @@ class CondBlock(nn.Module):
 # ----------------------------------------------------------------------------------------------------
 
 class CondUnet1D(nn.Module):
-    """Text-conditioned 1D U-Net predicting x0 from (x_t, t, text) (StableMoFusion, SPEC 3.3).
+    """Text-conditioned 1D U-Net predicting x0 from (x_t, t, text) (StableMoFusion models/unet.py).
 
     input_dim: D motion features (263 HumanML3D, 251 KIT); text_dim: C_text of the frozen text encoder
     (512 CLIP-B/32, 384 MiniLM). Channels per level: base_dim * dim_mults[i]; every level downsamples by 2,
@@ -303,8 +304,9 @@ class CondUnet1D(nn.Module):
         force_uncond: True or a (B,) bool tensor to skip cross-attention (CFG's unconditional branch).
         Returns x0 (B, T, D) and, if return_features, 5 features: the 4 down levels [(B, C_i, T_pad / 2**i)], each
         the output of the level's second CondBlock before its Downsample, then the bottleneck (mid blocks) output
-        (B, C_3, T_pad / 16). features[3] is LUMA's default anchor input ("Down-block3", (B, 1024, 26) at T=196,
-        SPEC 6.2 item 1), features[4] Table 3's "Bottleneck"; T_pad = T rounded up to a multiple of 16.
+        (B, C_3, T_pad / 16). features[3] is LUMA's default anchor input ("Down-block3", (B, 1024, 26) at T=196;
+        LUMA sec. 3.2 does not say before or after its Downsample), features[4] Table 3's "Bottleneck"; T_pad = T
+        rounded up to a multiple of 16.
         """
         if text is None:
             force_uncond = True

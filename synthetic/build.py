@@ -1,4 +1,4 @@
-"""The embedded dataset: procedural human motion with captions, written in the HumanML3D layout (SPEC 1.1, 1.6, 1.7).
+"""The embedded dataset: procedural human motion with captions, in the HumanML3D layout (EricGuo5513/HumanML3D).
 
 So that a fresh machine trains with no download, this file synthesises ~3000 short clips (1500 + mirrored "M" copies)
 of 20 action primitives (walk, run, jump, wave, kick, sit down, ...) chained 1-3 at a time, 2-10 s at 20 fps, on the
@@ -359,13 +359,13 @@ def _write_motion(job):
 
 
 def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
-    """Write `num_motions` clips and their mirrored "M" copies into `root` in the HumanML3D layout (SPEC 1.1):
+    """Write `num_motions` clips and their mirrored "M" copies into `root` in the HumanML3D layout (HumanML3D README):
     new_joint_vecs/<id>.npy (F, 263) float32, new_joints/<id>.npy (F, 22, 3) float32, texts/<id>.txt,
     frame_labels/<id>.json ({"fps": 20, "segments": [{"start", "end", "action", "text", "params"}]}, feature
-    frames, end exclusive), Mean.npy / Std.npy (263,) over the train split with the group-averaged std (SPEC 1.6),
-    train/val/test/test_novel/train_val/all.txt, README.txt and meta.json (written last: its presence marks
-    completion; it lists the held-out action pairs). test_novel holds the chains with a held-out pair (see the
-    module docstring). Same seed -> byte-identical files. Returns stats (counts, frames, seconds).
+    frames, end exclusive), Mean.npy / Std.npy (263,) over the train split with the group-averaged std (HumanML3D
+    cal_mean_variance.ipynb), train/val/test/test_novel/train_val/all.txt, README.txt and meta.json (written last: its
+    presence marks completion; it lists the held-out action pairs). test_novel holds the chains with a held-out pair
+    (see the module docstring). Same seed -> byte-identical files. Returns stats (counts, frames, seconds).
     Raises ValueError for num_motions < 4 (one per split).
     """
     if num_motions < 4:
@@ -398,7 +398,7 @@ def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
             pool.join()
     mean = total / n_frames
     std = np.sqrt(np.maximum(total_sq / n_frames - mean ** 2, 0.0))
-    for sl in feature_slices("t2m").values():                             # one shared std per group (SPEC 1.6)
+    for sl in feature_slices("t2m").values():                             # one std per group (cal_mean_variance.ipynb)
         std[sl] = std[sl].mean()
     if (std <= 0).any():                                                   # a tiny build can miss a whole group
         warnings.warn(f"synthetic.py: a feature group is constant over the {n_frames} train frames; its std is set "

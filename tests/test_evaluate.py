@@ -1,7 +1,7 @@
 """Tests for evaluate.py (metrics, protocol) and evaluator.py (networks, word vectorizer, loading, training).
 
-Metrics are checked against direct NumPy implementations of SPEC 4.4 with the same seeds; the networks against the
-official parameter names and shapes of T2M's released finest.tar; the protocol with stand-in generators.
+Metrics are checked against direct NumPy implementations of T2M utils/metrics.py with the same seeds; the networks
+against the official parameter names and shapes of T2M's released finest.tar; the protocol with stand-in generators.
 Run: python -m pytest tests/test_evaluate.py -q
 """
 import dataclasses

@@ -258,7 +258,7 @@ def test_mean_std(tiny):
     data = np.concatenate([np.load(tiny / "new_joint_vecs" / f"{m}.npy") for m in _ids(tiny, "train")]).astype(
         np.float64)                                                               # (sum F, 263)
     np.testing.assert_allclose(mean, data.mean(0), atol=1e-5)
-    for name, sl in feature_slices().items():                                     # one std per group (SPEC 1.6)
+    for name, sl in feature_slices().items():                                     # one std per group
         assert np.ptp(std[sl]) == 0 and std[sl][0] > 0, name
         np.testing.assert_allclose(std[sl][0], data[:, sl].std(0).mean(), rtol=1e-4, err_msg=name)
 

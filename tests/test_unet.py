@@ -34,7 +34,7 @@ def test_paper_parameter_count():
     with torch.device("meta"):
         model = unet.CondUnet1D(263, 512, **unet.PRESETS["paper"])
     counts = model.parameter_counts()
-    assert counts["unet"] == 293_654_279          # StableMoFusion CondUnet1D (SPEC 3.1)
+    assert counts["unet"] == 293_654_279          # StableMoFusion CondUnet1D, paper size
     assert counts["text_adapter"] == 5_392_128    # Linear 512->256 + 4 post-norm layers (ff 2048) + LayerNorm
 
 
