@@ -367,15 +367,12 @@ class CaptionEmbeddings:
         return torch.stack([self.rows[c] for c in captions]).to(device)              # (B, E)
 
 
-def sentence_embedder(encoder=None):
+def sentence_embedder(encoder):
     """Sentence-BERT caption vectors (Reimers & Gurevych 2019, ATM's [34]): the masked-mean pooled, L2-normalised
     last states of all-MiniLM-L6-v2 (text_encoder.TextEncoder(), the packaged offline model; tests/test_text_encoder.py
-    checks it against sentence-transformers). encoder: a non-CLIP TextEncoder (default: build the packaged one).
-    Returns captions -> (B, 384) float32 unit vectors. Raises ValueError for a CLIP tower (its EOT state is no
-    sentence embedding) and RuntimeError when the offline model is not installed."""
-    if encoder is None:
-        from text_encoder import TextEncoder                                          # lazy: transformers is slow
-        encoder = TextEncoder()
+    checks it against sentence-transformers). encoder: a non-CLIP TextEncoder, passed in so that this file imports
+    no other file of the project. Returns captions -> (B, 384) float32 unit vectors. Raises ValueError for a CLIP
+    tower (its EOT state is no sentence embedding)."""
     if encoder.is_clip:
         raise ValueError("atm_losses.py: the caption similarity needs a sentence encoder (MiniLM), not CLIP")
     return lambda captions: encoder(captions)[2]                                     # forward() runs under no_grad

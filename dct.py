@@ -131,13 +131,11 @@ def main() -> None:
     args = ap.parse_args()
     default = {"synthetic": "dataset/Synthetic", "humanml3d": "dataset/HumanML3D", "kit": "dataset/KIT-ML"}
     root = Path(args.data_root or default[args.dataset])
-    if args.dataset == "synthetic" and not args.data_root:
-        from synthetic.build import ensure_dataset                                   # builds the embedded dataset once
-        ensure_dataset(root)
     try:
         x = load_windows(root, args.split, args.window)                        # (B, T, D)
-    except FileNotFoundError as err:
-        raise SystemExit(str(err)) from None
+    except FileNotFoundError as err:  # this file imports no other: the embedded dataset is built by its own command
+        hint = "; build the embedded dataset with `python -m synthetic`" if args.dataset == "synthetic" else ""
+        raise SystemExit(f"{err}{hint}") from None
     frac, mag = energy_fraction(x, args.k), energy_fraction(x, args.k, power=1)
     spectrum = dct(x, dim=1).abs().mean(dim=(0, 2)).numpy()                    # (K,) mean |coefficient|
     print(f"{root} {args.split}: {len(x)} motions, window {args.window} frames; the first {args.k} DCT-II "

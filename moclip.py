@@ -39,7 +39,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
 from text_encoder import TextEncoder
 
 
@@ -293,12 +292,15 @@ def load_moclip(path, device="cpu") -> MoCLIP:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Training
+# Training. It reads the project's data (data.py), scores retrieval with evaluator.py and builds the embedded dataset
+# (synthetic/): those imports sit inside the functions below, so the model above copies out with text_encoder.py alone.
 # ----------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def embed_split(model: MoCLIP, dataset: Text2MotionDataset, device, batch_size: int = 64):
-    """(text (N, D_a), motion (N, D_a)) for every item of `dataset` in order, one caption each (eval mode)."""
+def embed_split(model: MoCLIP, dataset, device, batch_size: int = 64):
+    """(text (N, D_a), motion (N, D_a)) for every item of `dataset` (a data.Text2MotionDataset) in order, one caption
+    each (eval mode)."""
+    from data import collate_fn
     model.eval()
     texts, motions = [], []
     for s in range(0, len(dataset), batch_size):
@@ -308,7 +310,7 @@ def embed_split(model: MoCLIP, dataset: Text2MotionDataset, device, batch_size: 
     return torch.cat(texts), torch.cat(motions)
 
 
-def retrieval(model: MoCLIP, dataset: Text2MotionDataset, device, seed: int = 0) -> dict:
+def retrieval(model: MoCLIP, dataset, device, seed: int = 0) -> dict:
     """Text-to-motion R@1/2/3 in chunks of 32 over a shuffled split (LUMA Table 5's protocol; chance R@1 = 1/32)."""
     from evaluator import retrieval_metrics
     torch.manual_seed(seed)
@@ -320,6 +322,7 @@ def retrieval(model: MoCLIP, dataset: Text2MotionDataset, device, seed: int = 0)
 def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
     """Train MoCLIP on cfg.dataset's train split (two stages), report test retrieval, write the checkpoint.
     Returns its path."""
+    from data import DATASETS, Text2MotionDataset, collate_fn, load_stats
     info = DATASETS[cfg.dataset]
     root = Path(cfg.data_root or info.default_root)
     if cfg.dataset == "synthetic":
@@ -394,6 +397,7 @@ def parse_config(argv: list[str]) -> MoCLIPConfig:
         except ValueError:
             raise SystemExit(f"moclip.py: --{key} expects {kind.__name__}, got {value!r}") from None
         setattr(cfg, key, parsed)
+    from data import DATASETS
     if cfg.dataset not in DATASETS:
         raise SystemExit(f"moclip.py: --dataset must be one of {list(DATASETS)}, got {cfg.dataset!r}")
     return cfg

