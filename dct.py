@@ -13,16 +13,12 @@ No FFT library is used: the basis is built once per (N, dtype, device) in float6
 one matmul, which is as fast as an FFT at N=196 and differentiable for free. Parity with scipy.fft.dct(type=2,
 norm="ortho") is tested in tests/test_dct.py.
 
-    python dct.py --dataset=synthetic            # mean DCT spectrum of the training split, first k shaded (Fig. 7)
-    python dct.py --dataset=humanml3d --data_root=../shared/data/humanml3d_sample --split=train,val,test
+    python -m lab.dct_spectrum --dataset=synthetic   # mean DCT spectrum of the training split, first k shaded (Fig. 7)
     python -m pytest -q tests/test_dct.py
 """
-import argparse
 import functools
 import math
-from pathlib import Path
 
-import numpy as np
 import torch
 
 
@@ -91,71 +87,3 @@ def energy_fraction(motions: torch.Tensor, k: int, dim: int = -2, power: float =
     coef = dct(motions.double(), dim).abs() ** power
     total = coef.sum()
     return float(coef.narrow(dim % coef.dim(), 0, k).sum() / total) if total > 0 else 0.0
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# CLI: the mean DCT spectrum of a dataset split (LUMA Fig. 7)
-# ----------------------------------------------------------------------------------------------------------------
-
-def load_windows(root: Path, split: str, window: int = 196) -> torch.Tensor:
-    """Motions of `split` (a split name, or several joined by commas) under a HumanML3D-layout `root`, normalised with its Mean.npy / Std.npy (plain z-score,
-    no feat_bias), the first `window` frames of each, zero-padded: (B, window, D) float64, as the anchor sees x0.
-    Raises FileNotFoundError naming the missing file."""
-    names = ["Mean.npy", "Std.npy"] + [f"{s}.txt" for s in split.split(",")]
-    for name in names:
-        if not (root / name).is_file():
-            raise FileNotFoundError(f"dct.py: {root / name} not found (expected a HumanML3D-layout folder)")
-    mean, std = np.load(root / "Mean.npy"), np.load(root / "Std.npy")
-    ids = [m for name in names[2:] for m in (root / name).read_text().split()]
-    out = []
-    for mid in ids:
-        path = root / "new_joint_vecs" / f"{mid}.npy"
-        if not path.is_file():
-            continue                                                           # listed but absent: HumanML3D has such ids
-        x = (np.load(path)[:window] - mean) / np.where(std > 0, std, 1.0)      # (T, D)
-        out.append(np.pad(x, ((0, window - len(x)), (0, 0))))
-    if not out:
-        raise FileNotFoundError(f"dct.py: no motion of split {split} found in {root / 'new_joint_vecs'}")
-    return torch.from_numpy(np.stack(out))                                     # (B, T, D)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description="Mean DCT spectrum of a dataset split and the energy of its first k "
-                                             "coefficients (LUMA Fig. 7, appendix F).")
-    ap.add_argument("--dataset", default="synthetic", choices=["synthetic", "humanml3d", "kit"])
-    ap.add_argument("--data_root", default="", help="'' -> ./dataset/Synthetic, ./dataset/HumanML3D, ./dataset/KIT-ML")
-    ap.add_argument("--split", default="train", help="split name(s), comma-separated: train | train,val,test")
-    ap.add_argument("--k", type=int, default=64, help="coefficients kept by the frequency anchor")
-    ap.add_argument("--window", type=int, default=196, help="frames per motion (zero-padded), as in training")
-    ap.add_argument("--out", default="", help="PNG path; '' -> dct_spectrum_<dataset>_<split>.png")
-    args = ap.parse_args()
-    default = {"synthetic": "dataset/Synthetic", "humanml3d": "dataset/HumanML3D", "kit": "dataset/KIT-ML"}
-    root = Path(args.data_root or default[args.dataset])
-    try:
-        x = load_windows(root, args.split, args.window)                        # (B, T, D)
-    except FileNotFoundError as err:  # this file imports no other: the embedded dataset is built by its own command
-        hint = "; build the embedded dataset with `python -m synthetic`" if args.dataset == "synthetic" else ""
-        raise SystemExit(f"{err}{hint}") from None
-    frac, mag = energy_fraction(x, args.k), energy_fraction(x, args.k, power=1)
-    spectrum = dct(x, dim=1).abs().mean(dim=(0, 2)).numpy()                    # (K,) mean |coefficient|
-    print(f"{root} {args.split}: {len(x)} motions, window {args.window} frames; the first {args.k} DCT-II "
-          f"coefficients hold {100 * frac:.1f}% of the energy and {100 * mag:.1f}% of the summed magnitude spectrum "
-          f"(LUMA Fig. 7 reports 83.6% for HumanML3D, k=64)")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(spectrum, color="k", lw=1)
-    ax.axvspan(0, args.k - 1, color="tab:blue", alpha=0.2, label=f"first {args.k}: {100 * frac:.1f}% of energy, "
-               f"{100 * mag:.1f}% of magnitude")
-    ax.set(xlabel="DCT coefficient index", ylabel="mean |coefficient|", yscale="log",
-           title=f"Mean DCT-II spectrum, {args.dataset} {args.split} ({len(x)} motions)")
-    ax.legend()
-    fig.tight_layout()
-    out = args.out or f"dct_spectrum_{args.dataset}_{args.split}.png"
-    fig.savefig(out, dpi=120)
-    print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -43,6 +43,7 @@ import torch
 from scipy import linalg
 from tqdm import tqdm
 
+import options
 from data import DATASETS, load_split
 from evaluator import (EvalDataset, TrainEvaluatorConfig, calculate_top_k, eval_loader, evaluator_name,
                        evaluator_paths, load_evaluator, train_evaluator)
@@ -76,40 +77,10 @@ class EvalConfig:
     train_evaluator: bool = False     # train an evaluator for --dataset first (fields of TrainEvaluatorConfig apply)
 
 
-def parse_config(argv: list[str], cfgs: tuple | None = None, prog: str = "evaluate.py") -> tuple:
-    """`--key=value` / `--key value` / `--flag` into EvalConfig and evaluator.TrainEvaluatorConfig (or the dataclass
-    instances `cfgs`; train.py's pattern). Raises SystemExit naming the key for unknown keys or values that do not
-    parse as the field's type."""
-    cfgs = cfgs or (EvalConfig(), TrainEvaluatorConfig())
-    owner = {f.name: c for c in cfgs for f in dataclasses.fields(c)}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--"):
-            sys.exit(f"{prog}: unexpected argument {arg!r}; use --key=value")
-        key, eq, value = arg[2:].partition("=")
-        if key not in owner:
-            sys.exit(f"{prog}: unknown option --{key}; valid: {', '.join(owner)}")
-        default = getattr(owner[key], key)
-        if not eq:
-            if isinstance(default, bool):
-                value = "true"
-            elif i + 1 < len(argv):
-                i, value = i + 1, argv[i + 1]
-            else:
-                sys.exit(f"{prog}: --{key} needs a value")
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                value = value.lower() in ("true", "1")
-            else:
-                value = type(default)(value)
-        except ValueError:
-            sys.exit(f"{prog}: --{key}={value!r} is not a valid {type(default).__name__}")
-        setattr(owner[key], key, value)
-        i += 1
-    return cfgs
+def parse_config(argv: list[str]) -> tuple:
+    """(EvalConfig, evaluator.TrainEvaluatorConfig) from `--key=value` options (options.py); SystemExit naming an
+    unknown key or a value that does not parse."""
+    return options.parse(argv, EvalConfig(), TrainEvaluatorConfig(), prog="evaluate.py")
 
 
 # ----------------------------------------------------------------------------------------------------------------

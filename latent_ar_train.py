@@ -16,10 +16,9 @@ settings refused; the text-feature cache built once for all processes.
     python latent_ar_train.py --stage=gen --text_cond=single   # only the generator, on the existing ae.pt
     python latent_ar_train.py --stage=bench                    # sampling time vs the 10-step U-Net sampler
     python latent_ar_train.py --resume                         # continue the stage that stopped (exactly)
-    torchrun --nproc_per_node=2 latent_ar_train.py             # both stages data-parallel (gloo on the CPU, NCCL on GPUs)
+    torchrun --nproc_per_node=2 latent_ar_train.py             # both stages data-parallel (gloo on CPU, NCCL on GPU)
 Test: python -m pytest tests/test_latent_ar.py tests/test_motion_ae.py -q
 """
-import dataclasses
 import json
 import math
 import os
@@ -34,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
+import options
 from data import DATASETS, load_split, load_stats
 from latent_ar import NULL_PROMPT, MaskedLatentTransformer, training_loss
 from motion import recover_from_ric
@@ -44,47 +44,6 @@ from text_encoder import TextEncoder, TextFeatureCache
 # ----------------------------------------------------------------------------------------------------------------
 # Run plumbing shared by both stages: options, torchrun, random states, stage checkpoints
 # ----------------------------------------------------------------------------------------------------------------
-
-def parse_options(cls, argv: list[str], presets: dict, script: str, dataset_presets: dict | None = None,
-                  hints: dict | None = None):
-    """`--key=value`, `--key value` and `--flag` overrides of dataclass cls on top of a preset: --preset=<name>,
-    else dataset_presets[--dataset], else the first preset. Raises SystemExit naming the key for unknown keys (with
-    hints[key] when there is one), unknown presets and values that do not parse."""
-    fields, overrides, i = {f.name: f for f in dataclasses.fields(cls)}, {}, 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--"):
-            sys.exit(f"{script}: unexpected argument {arg!r}; use --key=value")
-        key, eq, value = arg[2:].partition("=")
-        if key != "preset" and key not in fields:
-            hint = f" ({hints[key]})" if key in (hints or {}) else ""
-            sys.exit(f"{script}: unknown option --{key}{hint}; valid: preset, {', '.join(fields)}")
-        if not eq:
-            if key in fields and fields[key].type in (bool, "bool"):
-                value = "true"
-            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-                i, value = i + 1, argv[i + 1]
-            else:
-                sys.exit(f"{script}: --{key} needs a value")
-        overrides[key], i = value, i + 1
-    preset = overrides.pop("preset", None) or (dataset_presets or {}).get(overrides.get("dataset"), next(iter(presets)))
-    if preset not in presets:
-        sys.exit(f"{script}: --preset must be one of {list(presets)}, got {preset!r}")
-    cfg = cls(**presets[preset])
-    for key, value in overrides.items():
-        default = getattr(cfg, key)
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                value = value.lower() in ("true", "1")
-            else:
-                value = type(default)(value)
-        except ValueError:
-            sys.exit(f"{script}: --{key}={value!r} is not a valid {type(default).__name__}")
-        setattr(cfg, key, value)
-    return cfg
-
 
 def pick_device(name: str) -> torch.device:
     """"auto" -> cuda, then mps, then cpu; anything else as torch.device(name)."""
@@ -370,6 +329,25 @@ def gen_model_args(cfg: LatentARConfig, text_dim: int) -> dict:
     return dict(latent_dim=cfg.latent_dim, text_dim=text_dim, d_model=cfg.d_model, num_layers=cfg.num_layers,
                 num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, text_layers=cfg.text_layers,
                 text_cond=cfg.text_cond, dropout=cfg.dropout, flow_width=cfg.flow_width, flow_depth=cfg.flow_depth)
+
+
+def parse_config(argv: list[str]) -> LatentARConfig:
+    """LatentARConfig from `--key=value` options (options.py) on top of a preset: --preset=<name>, else the paper
+    sizes for humanml3d and kit (DATASET_PRESETS), else cpu. --method=latent_ar is accepted, so that train.py hands
+    its command line over as it is. SystemExit (one line) naming a bad key (with HINTS), value, preset or choice."""
+    raw = options.read(argv, "latent_ar_train.py")
+    if raw.get("method", "latent_ar") != "latent_ar":
+        sys.exit(f"latent_ar_train.py: --method must be latent_ar (train.py runs the others), got {raw['method']!r}")
+    name = raw.get("preset") or DATASET_PRESETS.get(raw.get("dataset"), "cpu")
+    if name not in PRESETS:
+        sys.exit(f"latent_ar_train.py: --preset must be one of {list(PRESETS)}, got {name!r}")
+    cfg = options.parse(argv, LatentARConfig(), prog="latent_ar_train.py", preset=lambda _: PRESETS[name],
+                        extra=("preset", "method"), hints=HINTS)
+    options.check_choices(cfg, "latent_ar_train.py", dataset=DATASETS, stage=("all", "ae", "gen", "bench"),
+                          text_cond=("cross", "single"), cfg_schedule=("constant", "linear"),
+                          gen_latents=("posterior", "means"), decode_schedule=("molingo", "mar"),
+                          precision=("fp32", "bf16"), bench_unet=("cpu", "paper"))
+    return cfg
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -722,15 +700,9 @@ def benchmark(cfg: LatentARConfig, batch: int = 32, repeats: int = 2) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    """`python latent_ar_train.py [--key=value ...]` and `python train.py --method=latent_ar [...]`: the stages of --stage,
-    on the preset of --preset (default: cpu; paper for humanml3d and kit), data-parallel under torchrun."""
-    cfg = parse_options(LatentARConfig, argv, PRESETS, "latent_ar_train.py", DATASET_PRESETS, HINTS)
-    choices = dict(dataset=list(DATASETS), stage=["all", "ae", "gen", "bench"], text_cond=["cross", "single"],
-                   cfg_schedule=["constant", "linear"], gen_latents=["posterior", "means"],
-                   decode_schedule=["molingo", "mar"], precision=["fp32", "bf16"], bench_unet=["cpu", "paper"])
-    for key, valid in choices.items():
-        if getattr(cfg, key) not in valid:
-            sys.exit(f"latent_ar_train.py: --{key} must be one of {valid}, got {getattr(cfg, key)!r}")
+    """`python latent_ar_train.py [--key=value ...]` and `python train.py --method=latent_ar [...]`: the stages of
+    --stage, on the preset of --preset (default: cpu; paper for humanml3d and kit), data-parallel under torchrun."""
+    cfg = parse_config(argv)
     device, rank, world = setup_distributed(cfg.device)
     info = DATASETS[cfg.dataset]
     out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}_latent_ar")

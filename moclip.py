@@ -292,8 +292,9 @@ def load_moclip(path, device="cpu") -> MoCLIP:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Training. It reads the project's data (data.py), scores retrieval with evaluator.py and builds the embedded dataset
-# (synthetic/): those imports sit inside the functions below, so the model above copies out with text_encoder.py alone.
+# Training. It reads the project's data (data.py), scores retrieval with evaluator.py, builds the embedded dataset
+# (synthetic/) and reads options (options.py): those imports sit inside the functions below, so the model above copies
+# out with text_encoder.py alone.
 # ----------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -385,21 +386,11 @@ def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
 
 
 def parse_config(argv: list[str]) -> MoCLIPConfig:
-    """--key=value overrides of MoCLIPConfig, type-checked; SystemExit naming an unknown key or a bad value."""
-    cfg, fields = MoCLIPConfig(), {f.name: f for f in dataclasses.fields(MoCLIPConfig)}
-    for arg in argv:
-        key, _, value = arg.lstrip("-").partition("=")
-        if key not in fields or not arg.startswith("--") or not _:
-            raise SystemExit(f"moclip.py: expected --key=value with key in {sorted(fields)}, got {arg!r}")
-        kind = type(getattr(cfg, key))
-        try:
-            parsed = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-        except ValueError:
-            raise SystemExit(f"moclip.py: --{key} expects {kind.__name__}, got {value!r}") from None
-        setattr(cfg, key, parsed)
+    """MoCLIPConfig from `--key=value` options (options.py); SystemExit naming a bad key, value or dataset."""
+    import options
     from data import DATASETS
-    if cfg.dataset not in DATASETS:
-        raise SystemExit(f"moclip.py: --dataset must be one of {list(DATASETS)}, got {cfg.dataset!r}")
+    cfg = options.parse(argv, MoCLIPConfig(), prog="moclip.py")
+    options.check_choices(cfg, "moclip.py", dataset=DATASETS)
     return cfg
 
 

@@ -21,16 +21,17 @@ reported and skipped, the other prompts still run, and the exit status is then 1
 `load_generator` is the one interface through which evaluate.py reaches every model the project trains: Generator
 (the U-Net diffusion methods: baseline, LUMA, ATM) and LatentARGenerator (MoLingo's latent_ar), one generate() call.
 """
-import argparse
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+import options
 from data import DATASETS, feature_range, load_split
 from diffusion import GaussianDiffusion
 from latent_ar import NULL_PROMPT, MaskedLatentTransformer, sample_latents
@@ -308,38 +309,45 @@ def write_sample(stem: Path, text: str, features: np.ndarray, joints: np.ndarray
     return written
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of usage + message
-        raise SystemExit(f"sample.py: {message} (python sample.py --help lists the options)")
+@dataclass
+class SampleConfig:
+    ckpt: str = ""                    # a checkpoint of train.py (any method); required
+    text: str = ""                    # one prompt (or --text_file)
+    text_file: str = ""               # one prompt a line, optional "#length" ("a man runs#6s")
+    length: str = "6s"                # frames ("120") or seconds ("6s")
+    num_samples: int = 1              # samples per prompt
+    batch_size: int = 16              # motions sampled per model call
+    guidance: float | None = None     # CFG scale (default: the checkpoint's)
+    guidance_rescale: float | None = None  # CFG rescale phi, Lin et al. 2024 sec. 3.4 (default: the checkpoint's)
+    steps: int | None = None          # solver steps (default: the checkpoint's, 10)
+    sampler: str | None = None        # default: the checkpoint's (diffusion: one of SAMPLERS; latent_ar: flow)
+    seed: int = 0                     # batch k uses seed + k
+    out_dir: str = ""                 # '' -> <ckpt dir>/samples
+    device: str = "auto"              # auto -> cuda, else cpu
+    precision: str | None = None      # fp32 | bf16: U-Net autocast (default: the checkpoint's on CUDA, fp32 elsewhere)
+    no_render: bool = False           # no filmstrip and animation
+    bvh: bool = False                 # also write a .bvh per motion (needs: pip install bvhio)
+
+
+def parse_config(argv: list[str]) -> SampleConfig:
+    """SampleConfig from `--key=value` options (options.py); SystemExit (one line) for a bad or missing option."""
+    args = options.parse(argv, SampleConfig(), prog="sample.py")
+    if not args.ckpt:
+        raise SystemExit("sample.py: --ckpt is required (a checkpoint of train.py)")
+    if bool(args.text) == bool(args.text_file):
+        raise SystemExit("sample.py: give exactly one of --text or --text_file")
+    for name in ("num_samples", "batch_size", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise SystemExit(f"sample.py: --{name} must be >= 1, got {getattr(args, name)}")
+    if args.sampler is not None and args.sampler not in SAMPLERS + ("flow",):
+        raise SystemExit(f"sample.py: --sampler must be one of {SAMPLERS + ('flow',)}, got {args.sampler!r}")
+    if args.precision is not None and args.precision not in PRECISIONS:
+        raise SystemExit(f"sample.py: --precision must be one of {PRECISIONS}, got {args.precision!r}")
+    return args
 
 
 def main(argv: list[str]) -> None:
-    p = _Parser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", required=True, help="train.py checkpoint (ckpt.pt)")
-    p.add_argument("--text", help="one prompt")
-    p.add_argument("--text_file", help="one prompt a line, optional '#length'")
-    p.add_argument("--length", default="6s", help="frames ('120') or seconds ('6s'); default 6s")
-    p.add_argument("--num_samples", type=int, default=1, help="samples per prompt")
-    p.add_argument("--batch_size", type=int, default=16, help="motions sampled per model call")
-    p.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the checkpoint's)")
-    p.add_argument("--guidance_rescale", type=float, default=None,
-                   help="CFG rescale phi, Lin et al. 2024 sec. 3.4 (default: the checkpoint's; 0 = off)")
-    p.add_argument("--steps", type=int, default=None, help="solver steps (default: the checkpoint's, 10)")
-    p.add_argument("--sampler", choices=SAMPLERS + ("flow",), default=None,
-                   help="default: the checkpoint's (diffusion: one of the first three; latent_ar: flow)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out_dir", default=None, help="default: <ckpt dir>/samples")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="U-Net autocast (default: the checkpoint's on CUDA, fp32 elsewhere)")
-    p.add_argument("--no_render", action="store_true", help="no filmstrip and animation")
-    p.add_argument("--bvh", action="store_true", help="also write a .bvh per motion (needs: pip install bvhio)")
-    args = p.parse_args(argv)
-    if bool(args.text) == bool(args.text_file):
-        p.error("give exactly one of --text or --text_file")
-    for name in ("num_samples", "batch_size", "steps"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    args = parse_config(argv)
     if args.bvh:
         from bvh import require_bvhio
         require_bvhio()  # fail before sampling when bvhio is missing

@@ -10,19 +10,20 @@
     python train.py --resume                         # continue <out_dir>/ckpt.pt after a crash or kill
     torchrun --nproc_per_node=2 train.py --steps=10  # DistributedDataParallel (gloo on CPU, nccl on GPU)
 
-The loop is written out below: sample a batch, look up its captions' text states (frozen text encoder run once per
-caption on the training device, float16, one memory-mapped cache shared by all processes), draw t ~ U{0..T-1}, noise
-x0 to x_t, predict x0 with the U-Net (condition dropped 10% of the time for classifier-free guidance), masked MSE
-against x0 (StableMoFusion trainers/ddpm_trainer.py), AdamW with lr x0.9 every 5k steps, gradient clipping, EMA. One
-self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is written
-atomically. Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data
-order and the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and
-ends with the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA
-(eq. 10) reads MoCLIP's tuned text tower and adds zeta(n) (lambda_fre L_fre + lambda_tem L_tem) from training-only
-anchors on one U-Net feature; ATM (eq. 8) adds lambda (L_inter + L_intra) on the x0 prediction, measured by the frozen
-MoCLIP. Both are training-only: every diffusion checkpoint samples with the baseline's network and cost.
+The training loop is written out in main(). Each step samples a batch, looks up its captions' text states (a frozen
+text encoder run once per caption, float16, one memory-mapped cache shared by all processes) and does the diffusion
+step in the open: t ~ U{0..T-1}, eps, x_t = q_sample(x0, t, eps), the U-Net's x0 prediction from (x_t, t, text) with
+the caption dropped for 10% of the rows (classifier-free guidance), then each loss term by name: L_DDPM, the masked x0
+MSE (StableMoFusion trainers/ddpm_trainer.py); LUMA's L_fre and L_tem from training-only anchors on one U-Net feature,
+weighted by zeta(n) (eq. 10); ATM's L_inter and L_intra on the x0 prediction, measured by the frozen MoCLIP, on the
+captioned rows only (eq. 8). --method is resolved once into the switches of `Method` (which losses, which text tower);
+--method=latent_ar hands the command line to latent_ar_train.py. AdamW with lr x0.9 every 5k steps, gradient clipping,
+EMA. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is
+written atomically. Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the
+data order and the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and
+ends with the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's
+and ATM's modules are training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
-import dataclasses
 import json
 import math
 import os
@@ -39,15 +40,23 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 import diffusion as diffusion_lib
-from data import (DATASETS, EpochSampler, Text2MotionDataset, batches_per_epoch, collate_fn, feature_range,
-                  load_stats)
+import options
 from anchors import DualAnchors
 from atm_losses import VARIANTS, ATMLoss, CaptionEmbeddings, caption_similarity, sentence_embedder
-from diffusion import GaussianDiffusion
+from data import (DATASETS, EpochSampler, Text2MotionDataset, batches_per_epoch, collate_fn, feature_range,
+                  load_stats)
+from diffusion import GaussianDiffusion, masked_mse
+from moclip import PAPER as MOCLIP_PAPER
+from moclip import MoCLIPConfig, file_hash, load_moclip, text_encoder_from_moclip, train_moclip
+from synthetic.build import ensure_dataset
 from text_encoder import TextEncoder, shared_cache
 from unet import PRESETS as PRESETS_UNET
 from unet import CondUnet1D
 
+
+# ----------------------------------------------------------------------------------------------------------------
+# Configuration: the defaults are the documentation; presets; the method's switches, resolved once
+# ----------------------------------------------------------------------------------------------------------------
 
 @dataclass
 class TrainConfig:
@@ -131,57 +140,48 @@ PAPER = dict({k: v for k, v in PRESETS_UNET["paper"].items() if k in TrainConfig
              ema_decay=0.993173, ema_every=32, log_every=100, save_every=2_500, num_workers=4, precision="bf16",
              guidance=2.5)
 PRESETS = {"synthetic": {}, "humanml3d": dict(PAPER, dataset="humanml3d"), "kit": dict(PAPER, dataset="kit")}
+METHODS = ("luma", "baseline", "atm", "luma+atm", "latent_ar")
+PRECISIONS = ("fp32", "bf16")
+ANCHOR_LEVELS = ("down0", "down1", "down2", "down3", "mid")       # CondUnet1D return_features order
 
 
 def parse_config(argv: list[str]) -> TrainConfig:
-    """`--key=value` / `--key value` / `--flag` overrides on top of the preset chosen by --dataset.
-
-    Raises SystemExit naming the key for unknown keys or values that do not parse as the field's type."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    overrides, i = {}, 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--"):
-            sys.exit(f"train.py: unexpected argument {arg!r}; use --key=value")
-        key, eq, value = arg[2:].partition("=")
-        if key not in fields:
-            sys.exit(f"train.py: unknown option --{key}; valid: {', '.join(fields)}")
-        if not eq:
-            if fields[key].type is bool or fields[key].type == "bool":
-                value = "true"
-            elif i + 1 < len(argv):
-                i, value = i + 1, argv[i + 1]
-            else:
-                sys.exit(f"train.py: --{key} needs a value")
-        overrides[key], i = value, i + 1
-    dataset = overrides.get("dataset", "synthetic")
-    if dataset not in PRESETS:
-        sys.exit(f"train.py: --dataset must be one of {list(PRESETS)}, got {dataset!r}")
-    cfg = TrainConfig(**PRESETS[dataset])
-    for key, value in overrides.items():
-        default = getattr(cfg, key)
+    """TrainConfig from `--key=value` options (options.py) on top of the preset that --dataset names. SystemExit with
+    one line naming an unknown key, a value that does not parse, or a switch outside its choices."""
+    def preset(raw: dict) -> dict:
+        dataset = raw.get("dataset") or "synthetic"
+        if dataset not in PRESETS:
+            sys.exit(f"train.py: --dataset must be one of {list(PRESETS)}, got {dataset!r}")
+        return PRESETS[dataset]
+    cfg = options.parse(argv, TrainConfig(), prog="train.py", preset=preset)
+    options.check_choices(cfg, "train.py", method=METHODS, anchor_level=ANCHOR_LEVELS, precision=PRECISIONS,
+                          anchor_weighting=("cosine", "static", "learnable"), atm_variant=VARIANTS)
+    if cfg.atm_margin != "adaptive":
         try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                value = value.lower() in ("true", "1")
-            elif isinstance(default, tuple):
-                value = tuple(int(v) for v in value.strip("()").split(",") if v.strip())
-            else:
-                value = type(default)(value)
+            float(cfg.atm_margin)
         except ValueError:
-            sys.exit(f"train.py: --{key}={value!r} is not a valid {type(default).__name__}")
-        setattr(cfg, key, value)
+            sys.exit(f"train.py: --atm_margin must be adaptive or a number, got {cfg.atm_margin!r}")
     return cfg
 
 
-def model_args(cfg: TrainConfig, input_dim: int, text_dim: int) -> dict:
-    """Constructor arguments of CondUnet1D, stored in the checkpoint so sample.py rebuilds the model without flags."""
-    return dict(input_dim=input_dim, text_dim=text_dim, base_dim=cfg.base_dim, dim_mults=tuple(cfg.dim_mults),
-                time_dim=cfg.time_dim, text_latent_dim=cfg.text_latent_dim, text_layers=cfg.text_layers,
-                num_heads=cfg.num_heads, attention=cfg.attention, dropout=cfg.dropout,
-                cond_mask_prob=cfg.cond_mask_prob)
+@dataclass(frozen=True)
+class Method:
+    """What --method turns on, resolved once (resolve_method): the rest of the file reads these, not the name."""
+    moclip: bool       # a trained MoCLIP is loaded, frozen (LUMA: text tower and f_tem; ATM: the alignment space)
+    moclip_text: bool  # the U-Net's cross-attention reads MoCLIP's fine-tuned tower (LUMA; off: Table 2 "w/o MoCLIP")
+    anchors: bool      # LUMA's dual anchors, eq. 4-11 (off when both are: Table 2 "w/o DAL", MoCLIP text only)
+    atm: bool          # ATM's L_inter + L_intra, eq. 2-8
 
+
+def resolve_method(cfg: TrainConfig) -> Method:
+    luma, atm = cfg.method in ("luma", "luma+atm"), cfg.method in ("atm", "luma+atm")
+    return Method(moclip=luma or atm, moclip_text=luma and cfg.moclip_text,
+                  anchors=luma and (cfg.anchor_fre or cfg.anchor_tem), atm=atm)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Run plumbing: devices and processes, random states, self-describing checkpoints, exact resume
+# ----------------------------------------------------------------------------------------------------------------
 
 def pick_device(name: str) -> torch.device:
     if name != "auto":
@@ -193,7 +193,44 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-PRECISIONS = ("fp32", "bf16")
+def setup_distributed(cfg: TrainConfig) -> tuple[torch.device, int, int]:
+    """(device, rank, world). Under torchrun (WORLD_SIZE > 1) joins the process group: NCCL with GPU LOCAL_RANK when
+    CUDA is there and --device is auto or cuda, else gloo on the CPU. A plain run: (pick_device(cfg.device), 0, 1)."""
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return pick_device(cfg.device), rank, world
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world
+
+
+def prepare_run(cfg: TrainConfig, method: Method, rank: int, ddp: bool) -> tuple:
+    """Seed this process (seed + rank), write <out_dir>/config.json, build the embedded dataset on first use and, for
+    LUMA and ATM, make sure a trained MoCLIP exists (prepare_moclip; rank 0 trains one when absent). Returns
+    (dataset info, data root, out_dir)."""
+    random.seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    torch.manual_seed(cfg.seed + rank)
+    info = DATASETS[cfg.dataset]
+    root = Path(cfg.data_root or info.default_root)
+    out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}")
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if cfg.dataset == "synthetic":
+            ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)  # the embedded one: built once
+    if ddp:
+        dist.barrier()
+    if method.moclip:  # LUMA's text tower and f_tem, ATM's alignment space
+        prepare_moclip(cfg, root, rank == 0)
+        if rank == 0:
+            (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # with the MoCLIP path
+    return info, root, out_dir
 
 
 def numpy_rng_state() -> dict:
@@ -247,25 +284,82 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def build_text_cache(cfg: TrainConfig, captions: list[str], device: torch.device, master: bool):
+def resume(path: Path, cfg: TrainConfig, margs: dict, modules: dict, rank: int, world: int, device: torch.device,
+           master: bool) -> int:
+    """--resume: load modules[k] (model, ema, anchors, optimizer) from <out_dir>/ckpt.pt and this rank's random
+    states; returns the step to continue from (0 without --resume or without a checkpoint)."""
+    if not (cfg.resume and path.exists()):
+        if cfg.resume and master:
+            print(f"--resume: no checkpoint at {path}, starting from scratch")
+        return 0
+    ckpt = load_checkpoint(path)
+    if ckpt["model_args"] != margs:
+        sys.exit(f"train.py: {path} was trained with {ckpt['model_args']}, config gives {margs}")
+    for key, module in modules.items():
+        if module is not None:
+            module.load_state_dict(ckpt[key])
+    states = ckpt["rng"] if isinstance(ckpt["rng"], list) else [ckpt["rng"]]  # one entry per rank
+    if len(states) == world:
+        set_rng_state(states[rank], device)
+    elif master:
+        print(f"--resume: {path} holds random states of {len(states)} process(es), this run has {world}: "
+              f"continuing with fresh seeds (weights and data order exact, noise draws not)")
+    if master:
+        print(f"resumed from {path} at step {ckpt['step']}")
+    return ckpt["step"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data: the loader and the cached text states
+# ----------------------------------------------------------------------------------------------------------------
+
+def build_loader(cfg: TrainConfig, train_set, rank: int, world: int, device: torch.device):
+    """(loader, sampler, batches per epoch). The data order is a function of (seed, epoch, rank) (data.EpochSampler)
+    and the loader has its own generator, so creating an epoch's iterator draws nothing from the global RNG (exact
+    resume)."""
+    per_epoch, drop_last = batches_per_epoch(len(train_set), cfg.batch_size, world)
+    sampler = EpochSampler(len(train_set), rank, world, seed=cfg.seed)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                        collate_fn=collate_fn, drop_last=drop_last, pin_memory=device.type == "cuda",
+                        persistent_workers=cfg.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
+    return loader, sampler, per_epoch
+
+
+def build_text_cache(cfg: TrainConfig, method: Method, captions: list[str], device: torch.device, master: bool):
     """The frozen text features of every training caption (text_encoder.shared_cache): MoCLIP's fine-tuned tower
     for LUMA (cached under its checkpoint's hash), else cfg.text_encoder."""
-    if cfg.method in ("luma", "luma+atm") and cfg.moclip_text:
-        from moclip import text_encoder_from_moclip
+    if method.moclip_text:
         encoder = text_encoder_from_moclip(cfg.moclip, max_length=cfg.text_max_length)
     else:
         encoder = TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length)
     return shared_cache(encoder, cfg.cache_dir, captions, device, master)
 
 
-ANCHOR_LEVELS = ("down0", "down1", "down2", "down3", "mid")       # CondUnet1D return_features order
+def text_states(cache, captions: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's cached text states on `device`: (B, L, C) float32 (the cached fp16 values, exactly) and the mask
+    (B, L) bool; pinned copies, so the transfers are asynchronous, on a GPU."""
+    text, text_mask = cache.get(captions, dtype=torch.float16)          # (B, L, C), (B, L) on the CPU
+    if device.type == "cuda":
+        text, text_mask = text.pin_memory(), text_mask.pin_memory()
+    return text.to(device, non_blocking=True).float(), text_mask.to(device, non_blocking=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The networks: the U-Net's arguments and the training-only modules of LUMA (MoCLIP, anchors) and ATM
+# ----------------------------------------------------------------------------------------------------------------
+
+def model_args(cfg: TrainConfig, input_dim: int, text_dim: int) -> dict:
+    """Constructor arguments of CondUnet1D, stored in the checkpoint so sample.py rebuilds the model without flags."""
+    return dict(input_dim=input_dim, text_dim=text_dim, base_dim=cfg.base_dim, dim_mults=tuple(cfg.dim_mults),
+                time_dim=cfg.time_dim, text_latent_dim=cfg.text_latent_dim, text_layers=cfg.text_layers,
+                num_heads=cfg.num_heads, attention=cfg.attention, dropout=cfg.dropout,
+                cond_mask_prob=cfg.cond_mask_prob)
 
 
 def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
     """LUMA needs a trained MoCLIP (LUMA appendix B): --moclip, else checkpoints/moclip/<dataset>_seed<seed>.pt,
     trained first by rank 0 when absent (the others wait for the atomically written file, outside any collective).
     Sets cfg.moclip to the path used."""
-    from moclip import PAPER, MoCLIPConfig, train_moclip
     path = Path(cfg.moclip or f"checkpoints/moclip/{cfg.dataset}_seed{cfg.seed}.pt")
     if cfg.moclip and not path.is_file():
         sys.exit(f"train.py: --moclip={cfg.moclip} does not exist; leave it empty to train one first")
@@ -273,7 +367,7 @@ def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
         print(f"LUMA: using MoCLIP {path}")
     elif master:
         print(f"LUMA: no MoCLIP checkpoint at {path}: training one first (python moclip.py, LUMA appendix B)")
-        train_moclip(MoCLIPConfig(**(PAPER if cfg.dataset != "synthetic" else {}), dataset=cfg.dataset,
+        train_moclip(MoCLIPConfig(**(MOCLIP_PAPER if cfg.dataset != "synthetic" else {}), dataset=cfg.dataset,
                                   data_root=str(root), num_motions=cfg.num_motions, data_seed=cfg.data_seed,
                                   feat_bias=cfg.feat_bias, text_encoder=cfg.text_encoder,
                                   text_max_length=cfg.text_max_length, out=str(path), device=cfg.device,
@@ -281,6 +375,11 @@ def prepare_moclip(cfg: TrainConfig, root: Path, master: bool) -> None:
     while not path.is_file():
         time.sleep(1.0)
     cfg.moclip = str(path)
+
+
+def frozen_moclip(cfg: TrainConfig, device: torch.device):
+    """The trained MoCLIP, frozen (LUMA's f_tem, ATM's alignment space), and the record the checkpoint keeps of it."""
+    return load_moclip(cfg.moclip, device), {"path": cfg.moclip, "sha": file_hash(cfg.moclip)}
 
 
 def build_anchors(cfg: TrainConfig, margs: dict, info, embed_dim: int) -> DualAnchors | None:
@@ -298,138 +397,93 @@ def build_anchors(cfg: TrainConfig, margs: dict, info, embed_dim: int) -> DualAn
                        decay_steps=cfg.anchor_decay_steps or cfg.steps)
 
 
-METHODS = ("luma", "baseline", "atm", "luma+atm", "latent_ar")
-
-
-def build_atm(cfg: TrainConfig, info, device: torch.device):
-    """ATM's loss module and its two per-caption caches (atm_losses.py): MoCLIP text embeddings (the frozen alignment
-    space) and Sentence-BERT vectors of the packaged MiniLM for the caption-similarity exclusion (eq. 2)."""
+def build_atm(cfg: TrainConfig, info, device: torch.device, moclip_model, captions: list[str]):
+    """ATM's loss module and its two per-caption tables (atm_losses.py), every training caption encoded once: MoCLIP
+    text embeddings (the frozen alignment space) and Sentence-BERT vectors of the packaged MiniLM for the
+    caption-similarity exclusion (eq. 2). Returns (atm, sbert, moclip_text)."""
     margin = cfg.atm_margin if cfg.atm_margin == "adaptive" else float(cfg.atm_margin)
     atm = ATMLoss(clip_len=round(2 * info.fps), use_inter=cfg.atm_inter, use_intra=cfg.atm_intra,
                   variant=cfg.atm_variant, margin=margin, margin_intra=margin, lambda_atm=cfg.lambda_atm)
-    return atm, CaptionEmbeddings(sentence_embedder(TextEncoder().to(device).eval()))
+    sbert = CaptionEmbeddings(sentence_embedder(TextEncoder().to(device).eval()))
+    moclip_text = CaptionEmbeddings(moclip_model.encode_text)
+    for table in (sbert, moclip_text):
+        table.fill(captions)
+    return atm, sbert, moclip_text
 
 
-def check_method_options(cfg: TrainConfig) -> None:
-    """SystemExit with one line naming the option when a method switch has a value outside its choices."""
-    choices = {"method": METHODS, "anchor_level": ANCHOR_LEVELS, "anchor_weighting": ("cosine", "static", "learnable"),
-               "atm_variant": VARIANTS, "precision": PRECISIONS}
-    bad = [f"--{k} must be one of {v}, got {getattr(cfg, k)!r}" for k, v in choices.items() if getattr(cfg, k) not in v]
-    if cfg.atm_margin != "adaptive":
-        try:
-            float(cfg.atm_margin)
-        except ValueError:
-            bad.append(f"--atm_margin must be adaptive or a number, got {cfg.atm_margin!r}")
-    if bad:
-        sys.exit("train.py: " + "; ".join(bad))
+# ----------------------------------------------------------------------------------------------------------------
+# EMA and the log line
+# ----------------------------------------------------------------------------------------------------------------
 
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for the parameters; buffers copied."""
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+def log_line(step: int, cfg: TrainConfig, avg: dict, anchors, atm_stats, lr: float, dt: float, world: int) -> str:
+    """One log line: the loss terms averaged since the last line (avg: name -> float), lr, ms/step, samples/s."""
+    extra = "" if anchors is None else \
+        f" | L_fre {avg['L_fre']:.4f} | L_tem {avg['L_tem']:.4f} | zeta {anchors.weight(step):.3f}"
+    if "L_inter" in avg:
+        gate, excluded, none = atm_stats
+        extra += (f" | L_inter {avg['L_inter']:.4f} | L_intra {avg['L_intra']:.4f} | gate {gate:.2f} excluded "
+                  f"{excluded:.2f} no-j {none:.1f}")
+    return (f"step {step:>6}/{cfg.steps} | loss {avg['L_DDPM']:.4f}{extra} | lr {lr:.2e} | {dt * 1000:.1f} ms/step | "
+            f"{cfg.batch_size * world / dt:.1f} samples/s")
+
+
+def run_summary(cfg: TrainConfig, cache, model: torch.nn.Module, device: torch.device, world: int) -> str:
+    return (f"text encoder {cache.name} (C={cache.dim}, {len(cache)} captions cached); U-Net "
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; device {device}, {cfg.precision}, "
+            f"{world} process(es), batch {cfg.batch_size} each")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The training loop
+# ----------------------------------------------------------------------------------------------------------------
 
 def main(argv: list[str]) -> None:
-    argv = [f"--method={argv[i + 1]}" if a == "--method" and i + 1 < len(argv) else a for i, a in enumerate(argv)
-            if not (i > 0 and argv[i - 1] == "--method")]                    # "--method x" -> "--method=x"
-    if "--method=latent_ar" in argv:  # MoLingo's two stages have their own loop and config (latent_ar_train.py)
+    if options.read(argv, "train.py").get("method") == "latent_ar":  # MoLingo: two stages, their own loop and options
         from latent_ar_train import main as latent_ar_main
-        return latent_ar_main([a for a in argv if a != "--method=latent_ar"])
+        return latent_ar_main(argv)
     cfg = parse_config(argv)
-    check_method_options(cfg)
+    method = resolve_method(cfg)
     diffusion_lib.SYNC_CHECKS = cfg.debug
     # ----------------------------------------------------------------------------------------------- setup
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    if ddp:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
-            torch.cuda.set_device(local_rank)
-            device = torch.device("cuda", local_rank)
-        else:
-            device = torch.device("cpu")
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    else:
-        device = pick_device(cfg.device)
-    master = rank == 0
-    random.seed(cfg.seed + rank)
-    np.random.seed(cfg.seed + rank)
-    torch.manual_seed(cfg.seed + rank)
-    info = DATASETS[cfg.dataset]
-    root = Path(cfg.data_root or info.default_root)
-    out_dir = Path(cfg.out_dir or f"out/{cfg.dataset}")
-    if master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    if cfg.dataset == "synthetic" and master:
-        from synthetic.build import ensure_dataset  # only the embedded dataset is generated
-        ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)
-    if ddp:
-        dist.barrier()
-    if cfg.method != "baseline":  # LUMA's text tower and f_tem, ATM's alignment space
-        prepare_moclip(cfg, root, master)
-        if master:
-            (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # with the MoCLIP path
-
+    device, rank, world = setup_distributed(cfg)
+    ddp, master = world > 1, rank == 0
+    info, root, out_dir = prepare_run(cfg, method, rank, ddp)
     # ------------------------------------------------------------------------------------------------ data
     mean, std = load_stats(root, info, feat_bias=cfg.feat_bias)
     train_set = Text2MotionDataset(root, "train", info, mean, std, seed=cfg.seed)
     x0_range = feature_range(train_set.items, mean, std)                  # (2, D) for sampling (clip_denoised)
-    per_epoch, drop_last = batches_per_epoch(len(train_set), cfg.batch_size, world)
-    sampler = EpochSampler(len(train_set), rank, world, seed=cfg.seed)
-    # The loader's own generator: creating an epoch's iterator must not draw from the global RNG (exact resume).
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                        collate_fn=collate_fn, drop_last=drop_last, pin_memory=device.type == "cuda",
-                        persistent_workers=cfg.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
-    cache = build_text_cache(cfg, train_set.captions(), device, master)
-
+    loader, sampler, per_epoch = build_loader(cfg, train_set, rank, world, device)
+    cache = build_text_cache(cfg, method, train_set.captions(), device, master)
     # ----------------------------------------------------------------------------------------------- model
     margs = model_args(cfg, info.feat_dim, cache.dim)
-    model = CondUnet1D(**margs | {"cond_mask_prob": 0.0}).to(device)  # CFG's drop is drawn in model_fn, for ATM
+    model = CondUnet1D(**margs | {"cond_mask_prob": 0.0}).to(device)  # CFG's drop is drawn in the step, for ATM
     ema = CondUnet1D(**margs).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     diffusion = GaussianDiffusion(num_timesteps=cfg.num_timesteps).to(device)
-    anchors = moclip_model = moclip_record = atm = None
-    if cfg.method != "baseline":  # training-only modules: the checkpoint's U-Net samples exactly like the baseline's
-        from moclip import file_hash, load_moclip
-        moclip_model = load_moclip(cfg.moclip, device)                  # frozen: f_tem, ATM's alignment space
-        moclip_record = {"path": cfg.moclip, "sha": file_hash(cfg.moclip)}
-    if cfg.method in ("luma", "luma+atm"):
-        anchors = build_anchors(cfg, margs, info, moclip_model.text_proj.out_features)
-        anchors = anchors.to(device) if anchors is not None else None
-    if cfg.method in ("atm", "luma+atm"):
-        atm, sbert = build_atm(cfg, info, device)
-        moclip_text = CaptionEmbeddings(moclip_model.encode_text)
-        for table in (sbert, moclip_text):                               # every training caption, encoded once
-            table.fill(train_set.captions())
-
-    level = ANCHOR_LEVELS.index(cfg.anchor_level)
+    moclip_model, moclip_record = frozen_moclip(cfg, device) if method.moclip else (None, None)  # training-only:
+    d_a = moclip_model.text_proj.out_features if method.moclip else 0                 # D_a, MoCLIP's embedding
+    anchors = build_anchors(cfg, margs, info, d_a).to(device) if method.anchors else None
+    atm, sbert, moclip_text = build_atm(cfg, info, device, moclip_model, train_set.captions()) \
+        if method.atm else (None, None, None)                             # the checkpoint's U-Net is the baseline's
     params = list(model.parameters()) + (list(anchors.parameters()) if anchors is not None else [])
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, ckpt_path = 0, out_dir / "ckpt.pt"
-    if cfg.resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt["model_args"] != margs:
-            sys.exit(f"train.py: {ckpt_path} was trained with {ckpt['model_args']}, config gives {margs}")
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
-        if anchors is not None:
-            anchors.load_state_dict(ckpt["anchors"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step = ckpt["step"]
-        states = ckpt["rng"] if isinstance(ckpt["rng"], list) else [ckpt["rng"]]  # one entry per rank
-        if len(states) == world:
-            set_rng_state(states[rank], device)
-        elif master:
-            print(f"--resume: {ckpt_path} holds random states of {len(states)} process(es), this run has {world}: "
-                  f"continuing with fresh seeds (weights and data order exact, noise draws not)")
-        if master:
-            print(f"resumed from {ckpt_path} at step {step}")
-    elif cfg.resume and master:
-        print(f"--resume: no checkpoint at {ckpt_path}, starting from scratch")
+    ckpt_path = out_dir / "ckpt.pt"
+    step = resume(ckpt_path, cfg, margs, {"model": model, "ema": ema, "anchors": anchors, "optimizer": optimizer},
+                  rank, world, device, master)
     net = DDP(model) if ddp else model
     anchor_net = DDP(anchors) if ddp and anchors is not None else anchors
     if master:
-        n_params = sum(p.numel() for p in model.parameters())
-        print(f"dataset {cfg.dataset} at {root}: {len(train_set)} training items, D={info.feat_dim}; "
-              f"text encoder {cache.name} (C={cache.dim}, {len(cache)} captions cached); U-Net "
-              f"{n_params / 1e6:.2f}M parameters; device {device}, {cfg.precision}, {world} process(es), "
-              f"batch {cfg.batch_size} each")
+        print(f"dataset {cfg.dataset} at {root}: {len(train_set)} training items, D={info.feat_dim}; " + run_summary(
+            cfg, cache, model, device, world))
 
     def checkpoint() -> None:
         """Every rank calls this (it gathers each rank's random states); rank 0 writes."""
@@ -449,83 +503,56 @@ def main(argv: list[str]) -> None:
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    cuda = device.type == "cuda"
-
-    feats = {}
-
-    def model_fn(x_t, t):  # CFG's condition drop: CondUnet1D.cond_indices' draw, made here so that ATM can skip it
-        feats["uncond"] = torch.rand(len(x_t)) < cfg.cond_mask_prob          # (B,) CPU, True = trained without text
-        with autocast:  # only the network; q_sample, the loss and the optimiser run in fp32
-            out = net(x_t, t, text, text_mask, force_uncond=feats["uncond"], return_features=anchors is not None)
-        if anchors is not None:
-            out, feats["h"] = out[0], out[1][level]                               # (B, C, T') anchor input
-        return out
-
+    level = ANCHOR_LEVELS.index(cfg.anchor_level)                        # the U-Net feature the anchors read
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
-    t_log, n_sum = time.time(), 0
-    sums = torch.zeros(5, device=device)                                 # L_DDPM, L_fre, L_tem, L_inter, L_intra
-    atm_stats = np.zeros(3)                                              # gate rate, excluded rate, no valid j
+    t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)     # atm_stats: gate, excluded, no valid j
     while step < cfg.steps:
         sampler.set_epoch(epoch, skip=done * cfg.batch_size)
         for batch in loader:
-            # No host synchronisation below except at log steps: the copies are asynchronous from pinned memory,
-            # the loss is accumulated on the device, and the value checks that read the GPU are off (--debug).
-            x0 = batch["motion"].to(device, non_blocking=True)                   # (B, T, D)
-            mask = batch["mask"].to(device, non_blocking=True)                   # (B, T)
-            text, text_mask = cache.get(batch["caption"], dtype=torch.float16)   # (B, L, C), (B, L) on the CPU
-            if cuda:
-                text, text_mask = text.pin_memory(), text_mask.pin_memory()
-            text = text.to(device, non_blocking=True).float()                    # the cached fp16 values, exactly
-            text_mask = text_mask.to(device, non_blocking=True)
+            # The host waits for the device only at log steps, and in ATM's mining (its rates are read with .item()).
+            x0, mask, lengths = (batch[k].to(device, non_blocking=True) for k in ("motion", "mask", "length"))
+            text, text_mask = text_states(cache, batch["caption"], device)       # (B, L, C), (B, L); x0 (B, T, D)
             lr = cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_every)          # StepLR, stateless so resume is exact
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, extras = diffusion.loss(model_fn, x0, mask)
-            zero = loss.new_zeros(())
-            terms = [loss.detach(), zero, zero, zero, zero]
-            total = loss
-            lengths = batch["length"].to(device, non_blocking=True)
-            target = None                                                        # f_tem(x0), shared with ATM
-            if anchors is not None:  # LUMA eq. 10: L_DDPM + zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
+            # ---- the diffusion step (StableMoFusion): noise x0 to x_t, predict x0 from x_t, t and the caption
+            t = torch.randint(0, cfg.num_timesteps, (len(x0),), device=device)  # (B,) t ~ U{0..T-1}
+            noise = torch.randn(x0.shape, device=device, dtype=x0.dtype)         # (B, T, D) eps, padding included
+            x_t = diffusion.q_sample(x0, t, noise)                              # DDPM eq. 4
+            uncond = torch.rand(len(x0)) < cfg.cond_mask_prob                    # (B,) CFG: trained without text
+            with autocast:  # only the network; q_sample, the losses and the optimiser run in fp32
+                out = net(x_t, t, text, text_mask, force_uncond=uncond, return_features=anchors is not None)
+            x0_pred, features = out if anchors is not None else (out, None)    # (B, T, D), 5 U-Net features
+            losses = {"L_DDPM": masked_mse(x0_pred.float(), x0.float(), mask).mean()}   # x0 MSE, valid frames
+            total, target = losses["L_DDPM"], None                               # target: f_tem(x0), shared
+            if anchors is not None:  # LUMA eq. 10: + zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
                 if cfg.anchor_tem:
                     with torch.no_grad():
                         target = moclip_model.encode_motion(x0, lengths)         # f_tem(x0) (B, D_a), frozen
-                anchor_terms = anchor_net(feats.pop("h").float(), extras["t"], x0, lengths, target)
-                total = loss + anchors.total(anchor_terms, step)
-                terms[1:3] = anchor_terms["fre"].detach(), anchor_terms["tem"].detach()
+                terms = anchor_net(features[level].float(), t, x0, lengths, target)  # (B, C, T') feature in
+                losses["L_fre"], losses["L_tem"] = terms["fre"], terms["tem"]
+                total = total + anchors.total(terms, step)
             if atm is not None:  # ATM eq. 8: + lambda (L_inter + L_intra) on the x0 prediction, through frozen MoCLIP
-                out = atm(moclip_model, extras["x0_pred"].float(), x0, lengths,
-                          moclip_text.get(batch["caption"], device), caption_similarity(sbert.get(batch["caption"])),
-                          real_emb=target, keep=~feats["uncond"])  # luma+atm: f_tem(x0) is m_i; captioned rows only
-                total = total + out["loss"]
-                terms[3:5] = out["inter"].detach(), out["intra"].detach()
-                atm_stats += [out["gate_rate"], out["excluded_rate"], out["no_valid"]]
+                terms = atm(moclip_model, x0_pred.float(), x0, lengths, moclip_text.get(batch["caption"], device),
+                            caption_similarity(sbert.get(batch["caption"])), real_emb=target,
+                            keep=~uncond)                  # luma+atm: f_tem(x0) is m_i; the captioned rows only
+                losses["L_inter"], losses["L_intra"] = terms["inter"], terms["intra"]
+                total = total + terms["loss"]
+                atm_stats += [terms["gate_rate"], terms["excluded_rate"], terms["no_valid"]]
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             step += 1
             if step % cfg.ema_every == 0:
-                with torch.no_grad():
-                    for p_ema, p in zip(ema.parameters(), model.parameters()):
-                        p_ema.lerp_(p, 1.0 - cfg.ema_decay)
-                    for b_ema, b in zip(ema.buffers(), model.buffers()):
-                        b_ema.copy_(b)
-            sums, n_sum = sums + torch.stack(terms), n_sum + 1
+                ema_update(ema, model, cfg.ema_decay)
+            sums, n_sum = {k: sums.get(k, 0) + v.detach() for k, v in losses.items()}, n_sum + 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 if master:
-                    avg = (sums / n_sum).tolist()                                # the one synchronisation
-                    dt = (time.time() - t_log) / n_sum
-                    dal = "" if anchors is None else \
-                        f" | L_fre {avg[1]:.4f} | L_tem {avg[2]:.4f} | zeta {anchors.weight(step):.3f}"
-                    if atm is not None:
-                        gate, excl, none = atm_stats / n_sum
-                        dal += (f" | L_inter {avg[3]:.4f} | L_intra {avg[4]:.4f} | gate {gate:.2f} excluded "
-                                f"{excl:.2f} no-j {none:.1f}")
-                    print(f"step {step:>6}/{cfg.steps} | loss {avg[0]:.4f}{dal} | lr {lr:.2e} | "
-                          f"{dt * 1000:.1f} ms/step | {cfg.batch_size * world / dt:.1f} samples/s", flush=True)
-                t_log, sums, n_sum = time.time(), torch.zeros(5, device=device), 0
-                atm_stats[:] = 0
+                    avg = {k: (v / n_sum).item() for k, v in sums.items()}        # the one synchronisation
+                    print(log_line(step, cfg, avg, anchors, atm_stats / n_sum, lr, (time.time() - t_log) / n_sum,
+                                   world), flush=True)
+                t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)
             if step % cfg.save_every == 0 or step == cfg.steps:
                 checkpoint()
             if step >= cfg.steps:

@@ -5,6 +5,7 @@
     sweep_guidance.py  the classifier-free guidance scale chosen on the validation split
     benchmark.py       training-step time of the methods, interleaved runs
     gradient_flow.py   per-block gradient norms of checkpoints (LUMA sec. 4.3)
+    dct_spectrum.py    the mean DCT spectrum of a split, the energy of its first k coefficients (LUMA Fig. 7)
 
 Each runs from the repository root as a module: `python -m lab.experiments --table=luma_table2 --dry_run`,
 `python -m lab.results --check`, ...

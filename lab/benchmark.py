@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+import options
+
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 
 
@@ -52,12 +54,7 @@ def run(cfg: BenchConfig, method: str) -> float:
 
 
 def main(argv: list[str]) -> None:
-    cfg = BenchConfig()
-    for arg in argv:
-        key, _, value = arg.lstrip("-").partition("=")
-        if key not in cfg.__dataclass_fields__:
-            raise SystemExit(f"benchmark.py: unknown option --{key}; options: {list(cfg.__dataclass_fields__)}")
-        setattr(cfg, key, type(getattr(cfg, key))(value))
+    cfg = options.parse(argv, BenchConfig(), prog="lab/benchmark.py")
     methods = cfg.methods.split(",")
     if any(m != "baseline" for m in methods) and not Path(cfg.moclip).is_file():
         raise SystemExit(f"benchmark.py: --moclip={cfg.moclip} does not exist; train one with python moclip.py")

@@ -31,7 +31,6 @@ in results/RESULTS.md; results/convergence.png: FID vs steps and vs loop wall-cl
     python -m lab.experiments --table=atm_table5 --dry_run      # print the commands only
 Subprocesses inherit the environment (OMP_NUM_THREADS included). Test: python -m pytest tests/test_experiments.py -q
 """
-import dataclasses
 import json
 import os
 import re
@@ -42,6 +41,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import options
 from lab import results
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
@@ -111,22 +111,8 @@ class ExperimentsConfig:
 
 
 def parse_config(argv: list[str]) -> ExperimentsConfig:
-    """`--key=value` overrides (bools: a bare `--flag` = true). SystemExit on unknown keys/values."""
-    cfg, fields = ExperimentsConfig(), {f.name for f in dataclasses.fields(ExperimentsConfig)}
-    for arg in argv:
-        key, eq, value = arg.removeprefix("--").partition("=")
-        if not arg.startswith("--") or key not in fields:
-            sys.exit(f"experiments.py: unknown option {arg!r}; valid: {', '.join('--' + f for f in fields)}")
-        default = getattr(cfg, key)
-        try:
-            if isinstance(default, bool):
-                if eq and value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                value = not eq or value.lower() in ("true", "1")
-            setattr(cfg, key, type(default)(value))
-        except ValueError:
-            sys.exit(f"experiments.py: --{key}={value!r} is not a valid {type(default).__name__}")
-    return cfg
+    """ExperimentsConfig from `--key=value` options (options.py); SystemExit naming an unknown key or a bad value."""
+    return options.parse(argv, ExperimentsConfig(), prog="lab/experiments.py")
 
 
 def slug(name: str) -> str:

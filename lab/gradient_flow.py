@@ -50,6 +50,8 @@ from pathlib import Path
 
 import torch
 
+import options
+
 
 @dataclass
 class GradFlowConfig:
@@ -69,24 +71,9 @@ class GradFlowConfig:
 
 
 def parse_config(argv: list[str]) -> GradFlowConfig:
-    """`--key=value` overrides (bools: true/false/1/0, a bare `--flag` = true). SystemExit on unknown keys/values."""
-    cfg, fields = GradFlowConfig(), {f.name for f in dataclasses.fields(GradFlowConfig)}
-    for arg in argv:
-        key, eq, value = arg.removeprefix("--").partition("=")
-        if not arg.startswith("--") or key not in fields:
-            sys.exit(f"gradient_flow.py: unknown option {arg!r}; valid: {', '.join('--' + f for f in fields)}")
-        default = getattr(cfg, key)
-        try:
-            if isinstance(default, bool):
-                if eq and value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                value = not eq or value.lower() in ("true", "1")
-            setattr(cfg, key, type(default)(value))
-        except ValueError:
-            sys.exit(f"gradient_flow.py: --{key}={value!r} is not a valid {type(default).__name__}")
-    if cfg.weights not in ("model", "ema") or cfg.group_by not in ("part", "level"):
-        sys.exit(f"gradient_flow.py: --weights must be model | ema (got {cfg.weights!r}), --group_by part | level "
-                 f"(got {cfg.group_by!r})")
+    """GradFlowConfig from `--key=value` options (options.py); SystemExit naming a bad key, value or choice."""
+    cfg = options.parse(argv, GradFlowConfig(), prog="lab/gradient_flow.py")
+    options.check_choices(cfg, "lab/gradient_flow.py", weights=("model", "ema"), group_by=("part", "level"))
     return cfg
 
 

@@ -17,7 +17,6 @@ evaluate.py only at the protocol's R = 20.
 
 Test: python -m pytest -q tests/test_results.py
 """
-import argparse
 import csv
 import json
 import math
@@ -25,8 +24,11 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+import options
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 RESULTS = ROOT / "results"
@@ -336,26 +338,36 @@ def render(results_dir=RESULTS) -> str:
     return "\n".join(out) + "\n"
 
 
+@dataclass
+class ResultsConfig:
+    results_dir: str = str(RESULTS)   # folder of the result CSV files
+    check: bool = False               # exit 1 if RESULTS.md differs from the regenerated text
+    add: str = ""                     # an evaluate.py JSON whose row --from_row is appended to --table
+    table: str = ""                   # --add: the table (results/<table>.csv)
+    row: str = ""                     # --add: the row's name in the table
+    from_row: str = ""                # --add: the JSON summary's row (default: --row)
+    fields: str = ""                  # --add: keep only these metric fields (comma list; "fid,action_*")
+    # --add: set these fields of the added row (default: from the JSON)
+    method: str | None = None
+    seed: str | None = None
+    steps: str | None = None
+    note: str | None = None
+    git_commit: str | None = None
+    flags: str | None = None
+    evaluator_sha256: str | None = None
+    guidance: str | None = None
+    clip_denoised: str | None = None
+
+
 def main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="python -m lab.results", description=__doc__.split("\n")[0])
-    p.add_argument("--results_dir", default=str(RESULTS), help="folder of the result CSV files")
-    p.add_argument("--check", action="store_true", help="exit 1 if RESULTS.md differs from the regenerated text")
-    p.add_argument("--add", default="", help="an evaluate.py JSON whose row --from_row is appended to --table")
-    p.add_argument("--table", default="")
-    p.add_argument("--row", default="")
-    p.add_argument("--from_row", default="", help="the JSON summary's row (default: --row)")
+    args = options.parse(argv, ResultsConfig(), prog="lab/results.py")
     meta_keys = ("method", "seed", "steps", "note", "git_commit", "flags", "evaluator_sha256", "guidance",
                  "clip_denoised")
-    for key in meta_keys:
-        p.add_argument(f"--{key}", default=None, help="set this field of the added row")
-    p.add_argument("--fields", default="", help="keep only these metric fields of the added row (comma list; a "
-                   "trailing * matches a prefix, e.g. fid,action_*)")
-    args = p.parse_args(argv)
     target = Path(args.results_dir) / "RESULTS.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     if args.add:
         if not (args.table and args.row):
-            p.error("--add needs --table and --row")
+            sys.exit("lab/results.py: --add needs --table and --row")
         meta = {k: getattr(args, k) for k in meta_keys if getattr(args, k) is not None}
         row = row_from_eval(json.loads(Path(args.add).read_text()), args.from_row or args.row,
                             table=args.table, row=args.row, **meta)

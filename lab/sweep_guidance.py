@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import evaluate
+import options
 from lab import results as result_rows
 from evaluate import EvalConfig
 
@@ -167,7 +168,7 @@ def prompt_speeds(gen, sweep: SweepConfig, seed: int = 0) -> str:
 
 
 def main(argv: list[str]) -> None:
-    cfg, sweep = evaluate.parse_config(argv, (EvalConfig(), SweepConfig()), prog="sweep_guidance.py")
+    cfg, sweep = options.parse(argv, EvalConfig(), SweepConfig(), prog="lab/sweep_guidance.py")
     if not cfg.ckpt:
         raise SystemExit("sweep_guidance.py: --ckpt is required (the train.py checkpoint whose guidance is chosen)")
     from sample import load_generator

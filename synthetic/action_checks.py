@@ -34,15 +34,16 @@ Source: this project (the per-primitive checks); the kinematic conventions (faci
 y = 0) are HumanML3D's (Guo et al. 2022, motion_representation.ipynb); the skating ratio is GMD's
 (Karunratanakul et al. 2023, utils/metrics.py calculate_skating_ratio, via realism.py).
 """
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
+import options
 from realism import foot_skating
 
 # HumanML3D joint indices (paramUtil.py t2m_kinematic_chain)
@@ -542,12 +543,14 @@ def format_calibration(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class CalibrationConfig:
+    data_root: str = "./dataset/Synthetic"  # an embedded-dataset build (built if absent)
+    splits: str = "test"              # comma-separated splits whose clips are checked (thresholds were set on train,val)
+
+
 def main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data_root", default="./dataset/Synthetic", help="an embedded-dataset build (built if absent)")
-    p.add_argument("--splits", default="test", help="comma-separated splits whose clips are checked (the thresholds "
-                   "were set on train,val)")
-    args = p.parse_args(argv)
+    args = options.parse(argv, CalibrationConfig(), prog="synthetic/action_checks.py")
     root = Path(args.data_root)
     if not (root / "frame_labels").is_dir():
         if root.exists():

@@ -27,19 +27,21 @@ with train (vocabulary, verbatim captions, motions with a caption seen in train,
     python -m synthetic --root ./dataset/Synthetic --num_motions 1500 --seed 0 --stats   # ~30-60 s on 2 cores
     python -m pytest -q tests/test_synthetic.py
 """
-import argparse
 import json
+import multiprocessing
 import os
 import shutil
+import sys
 import time
 import warnings
-import multiprocessing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from tqdm import tqdm
 
+import options
 from motion import SKELETONS, extract_features, feature_slices, mirror_joints, recover_from_ric, uniform_skeleton
 from synthetic.actions import (CHANNELS, FPS, LOCKING, MOVING, NEUTRAL_ARM, PRIMITIVES, WEIGHTS, Controls,
                                action_label, sample_params, smoothstep, write_primitive)
@@ -468,15 +470,18 @@ def ensure_dataset(root, num_motions=1500, seed=0, **kw):
     return root
 
 
-def main(argv=None) -> None:
-    """python -m synthetic [--root ...] [--num_motions ...] [--seed ...] [--workers ...] [--stats]"""
-    ap = argparse.ArgumentParser(prog="python -m synthetic", description=__doc__.split("\n")[0])
-    ap.add_argument("--root", default="./dataset/Synthetic", help="output folder (HumanML3D layout)")
-    ap.add_argument("--num_motions", type=int, default=1500, help="base clips; mirrored copies double it")
-    ap.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical dataset")
-    ap.add_argument("--workers", type=int, default=2, help="processes")
-    ap.add_argument("--stats", action="store_true", help="print the overlap of test and test_novel with train")
-    args = ap.parse_args(argv)
+@dataclass
+class BuildConfig:
+    root: str = "./dataset/Synthetic"  # output folder (HumanML3D layout)
+    num_motions: int = 1500           # base clips; mirrored copies double it
+    seed: int = 0                     # same seed -> byte-identical dataset
+    workers: int = 2                  # processes
+    stats: bool = False               # print the overlap of test and test_novel with train
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m synthetic [--root=...] [--num_motions=...] [--seed=...] [--workers=...] [--stats]"""
+    args = options.parse(sys.argv[1:] if argv is None else argv, BuildConfig(), prog="python -m synthetic")
     if args.num_motions < 4:
         raise SystemExit(f"synthetic.py: --num_motions must be >= 4 (one per split), got {args.num_motions}")
     root = ensure_dataset(args.root, num_motions=args.num_motions, seed=args.seed, workers=args.workers)

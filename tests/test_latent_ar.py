@@ -17,8 +17,7 @@ import torch
 
 import latent_ar_train
 from latent_ar import FlowHead, MaskedLatentTransformer, mask_schedule, random_ranks, sample_latents, training_loss
-from latent_ar_train import (DATASET_PRESETS, HINTS, PRESETS, LabelledMotions, LatentARConfig, parse_options, shard_batch,
-                             stage_checkpoint)
+from latent_ar_train import LabelledMotions, LatentARConfig, parse_config, shard_batch, stage_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
@@ -187,17 +186,18 @@ def test_training_loss_ignores_padding_and_trains():
 
 
 def test_options_presets_and_errors():
-    cfg = parse_options(LatentARConfig, ["--dataset", "humanml3d", "--resume", "--seed", "3", "--align_weight=0"],
-                        PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+    cfg = parse_config(["--dataset", "humanml3d", "--resume", "--seed", "3", "--align_weight=0"])
     assert (cfg.dataset, cfg.resume, cfg.seed, cfg.align_weight, cfg.d_model) == ("humanml3d", True, 3, 0.0, 1024)
-    cfg = parse_options(LatentARConfig, ["--precision=bf16", "--text_cond=single"], PRESETS, "latent_ar.py",
-                        DATASET_PRESETS, HINTS)
+    cfg = parse_config(["--method=latent_ar", "--precision=bf16", "--text_cond=single"])   # train.py's command line
     assert (cfg.precision, cfg.text_cond, cfg.d_model, cfg.out_dir) == ("bf16", "single", 192, "")
+    assert parse_config(["--preset=paper", "--d_model=64"]).d_model == 64
     with pytest.raises(SystemExit, match="unknown option --steps .latent_ar trains two stages: --ae_steps and "
-                                         "--gen_steps.; valid: preset, dataset"):
-        parse_options(LatentARConfig, ["--steps=3"], PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+                                         "--gen_steps.; valid: preset, method, dataset"):
+        parse_config(["--steps=3"])
     with pytest.raises(SystemExit, match="--ae_steps='x' is not a valid int"):
-        parse_options(LatentARConfig, ["--ae_steps=x"], PRESETS, "latent_ar.py", DATASET_PRESETS, HINTS)
+        parse_config(["--ae_steps=x"])
+    with pytest.raises(SystemExit, match="--preset must be one of"):
+        parse_config(["--preset=huge"])
     cfg = LatentARConfig()
     assert (cfg.gen_latents, cfg.decode_schedule) == ("posterior", "molingo")                # the official ones
     for bad in ("--gen_latents=mean", "--decode_schedule=cosine"):
