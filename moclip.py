@@ -250,24 +250,38 @@ def _read(path) -> dict:
     return blob
 
 
-def text_encoder_from_moclip(path, max_length: int | None = None) -> TextEncoder:
-    """The fine-tuned, frozen text tower of a MoCLIP checkpoint, named '<tower>+moclip-<hash>' so that feature
-    caches built with it are keyed by the checkpoint's content. Raises FileNotFoundError / ValueError."""
+def tower_state(path) -> dict:
+    """What rebuilds this MoCLIP's fine-tuned text tower without the MoCLIP file, for a generator's checkpoint to carry
+    (train.py): {"base": the tower it started from ('' = the packaged MiniLM), "max_length", "finetuned": the
+    parameters stage 2 changed (the last layer(s) and final norm, ~1.8 M for MiniLM), "sha": the MoCLIP file's hash}.
+    Raises FileNotFoundError / ValueError for a missing or foreign file."""
     blob = _read(path)
-    cfg = blob["config"]
-    tower = TextEncoder(cfg["text_encoder"] or None, max_length=max_length or cfg["text_max_length"])
-    missing = set(blob["tower_finetuned"]) - set(tower.model.state_dict())
+    return {"base": blob["config"]["text_encoder"], "max_length": blob["config"]["text_max_length"],
+            "finetuned": blob["tower_finetuned"], "sha": file_hash(path)}
+
+
+def tower_from_state(state: dict, max_length: int | None = None) -> TextEncoder:
+    """The frozen, fine-tuned tower of a tower_state, named '<tower>+moclip-<sha>' so that feature caches built with
+    it are keyed by the MoCLIP checkpoint's content. Raises ValueError when the parameters do not fit the base tower."""
+    tower = TextEncoder(state["base"] or None, max_length=max_length or state["max_length"])
+    missing = set(state["finetuned"]) - set(tower.model.state_dict())
     if missing:
-        raise ValueError(f"{path}: its fine-tuned tower parameters {sorted(missing)[:3]} do not fit {tower.name}")
-    tower.model.load_state_dict(blob["tower_finetuned"], strict=False)
+        raise ValueError(f"MoCLIP's fine-tuned tower parameters {sorted(missing)[:3]} do not fit {tower.name}")
+    tower.model.load_state_dict(state["finetuned"], strict=False)
     tower.model.requires_grad_(False)
-    tower.name = f"{tower.name}+moclip-{file_hash(path)}"
+    tower.name = f"{tower.name}+moclip-{state['sha']}"
     return tower
 
 
+def text_encoder_from_moclip(path, max_length: int | None = None) -> TextEncoder:
+    """The fine-tuned, frozen text tower of a MoCLIP checkpoint (tower_from_state of its tower_state)."""
+    return tower_from_state(tower_state(path), max_length)
+
+
 def tower_for_checkpoint(record: dict, max_length: int) -> TextEncoder:
-    """The MoCLIP tower a LUMA checkpoint was trained with, from its record {"path", "sha"} (train.py). Raises
-    FileNotFoundError when that MoCLIP file is gone and ValueError when its content changed since training."""
+    """The MoCLIP tower of a LUMA checkpoint written before checkpoints carried it (train.py's "text_tower"), from its
+    record {"path", "sha"}. Raises FileNotFoundError when that MoCLIP file is gone and ValueError when its content
+    changed since training."""
     path = Path(record["path"])
     if not path.is_file():
         raise FileNotFoundError(f"the MoCLIP checkpoint {path} this model was trained with is gone; restore it (its "

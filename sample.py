@@ -18,6 +18,8 @@ Prompts of equal length are sampled together, --batch_size motions per call, in 
 (checkpoint, prompt file, options); a bad line of the prompt file (empty prompt, bad or out-of-range '#length') is
 reported and skipped, the other prompts still run, and the exit status is then 1.
 
+A checkpoint is the model: it carries what sampling needs (LUMA's fine-tuned MoCLIP text tower included; the
+packaged MiniLM base is referenced by name), so `python sample.py --ckpt any/path/ckpt.pt` works alone in a fresh clone.
 `load_generator` is the one interface through which evaluate.py reaches every model the project trains: Generator
 (the U-Net diffusion methods: baseline, LUMA, ATM) and LatentARGenerator (MoLingo's latent_ar), one generate() call.
 """
@@ -35,6 +37,7 @@ import options
 from data import DATASETS, feature_range, load_split
 from diffusion import GaussianDiffusion
 from latent_ar import NULL_PROMPT, MaskedLatentTransformer, sample_latents
+from moclip import tower_for_checkpoint, tower_from_state
 from motion import recover_from_ric
 from motion_ae import MotionAE
 from realism import describe
@@ -61,8 +64,9 @@ class Generator:
         self.mean, self.std = np.asarray(ckpt["mean"], np.float32), np.asarray(ckpt["std"], np.float32)
         self.model = CondUnet1D(**ckpt["model_args"]).to(device).eval()
         self.model.load_state_dict(ckpt["ema" if use_ema else "model"])
-        if self.config.get("method") in ("luma", "luma+atm") and self.config.get("moclip_text", True):
-            from moclip import tower_for_checkpoint                             # MoCLIP's fine-tuned tower
+        if ckpt.get("text_tower") is not None:                                  # MoCLIP's fine-tuned tower (LUMA)
+            self.text_encoder = tower_from_state(ckpt["text_tower"], self.config["text_max_length"]).to(device)
+        elif self.config.get("method") in ("luma", "luma+atm") and self.config.get("moclip_text", True):
             self.text_encoder = tower_for_checkpoint(ckpt["moclip"], self.config["text_max_length"]).to(device)
         else:
             self.text_encoder = TextEncoder(ckpt["text_encoder"] or None,

@@ -18,11 +18,12 @@ MSE (StableMoFusion trainers/ddpm_trainer.py); LUMA's L_fre and L_tem from train
 weighted by zeta(n) (eq. 10); ATM's L_inter and L_intra on the x0 prediction, measured by the frozen MoCLIP, on the
 captioned rows only (eq. 8). --method is resolved once into the switches of `Method` (which losses, which text tower);
 --method=latent_ar hands the command line to latent_ar_train.py. AdamW with lr x0.9 every 5k steps, gradient clipping,
-EMA. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics) is
-written atomically. Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the
-data order and the dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and
-ends with the weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's
-and ATM's modules are training-only: every diffusion checkpoint samples with the baseline's network and cost.
+EMA. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics, and for
+LUMA the fine-tuned MoCLIP text tower its U-Net reads) is written atomically: it is the model, sampled anywhere alone.
+Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and the
+dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with the
+weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's and ATM's
+modules are training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
 import json
 import math
@@ -47,7 +48,7 @@ from data import (DATASETS, EpochSampler, Text2MotionDataset, batches_per_epoch,
                   load_stats)
 from diffusion import GaussianDiffusion, masked_mse
 from moclip import PAPER as MOCLIP_PAPER
-from moclip import MoCLIPConfig, file_hash, load_moclip, text_encoder_from_moclip, train_moclip
+from moclip import MoCLIPConfig, file_hash, load_moclip, text_encoder_from_moclip, tower_state, train_moclip
 from synthetic.build import ensure_dataset
 from text_encoder import TextEncoder, shared_cache
 from unet import PRESETS as PRESETS_UNET
@@ -463,6 +464,7 @@ def main(argv: list[str]) -> None:
     x0_range = feature_range(train_set.items, mean, std)                  # (2, D) for sampling (clip_denoised)
     loader, sampler, per_epoch = build_loader(cfg, train_set, rank, world, device)
     cache = build_text_cache(cfg, method, train_set.captions(), device, master)
+    text_tower = tower_state(cfg.moclip) if method.moclip_text else None  # the checkpoint carries the tower
     # ----------------------------------------------------------------------------------------------- model
     margs = model_args(cfg, info.feat_dim, cache.dim)
     model = CondUnet1D(**margs | {"cond_mask_prob": 0.0}).to(device)  # CFG's drop is drawn in the step, for ATM
@@ -499,7 +501,7 @@ def main(argv: list[str]) -> None:
                 "std": torch.from_numpy(std), "text_encoder": cfg.text_encoder, "data_root": str(root),
                 "x0_range": torch.from_numpy(x0_range), "rng": states,
                 "anchors": anchors.state_dict() if anchors is not None else None,
-                "moclip": moclip_record})
+                "moclip": moclip_record, "text_tower": text_tower})
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")

@@ -1,7 +1,9 @@
 """LUMA and ATM wired into train.py (subprocess smoke runs, tiny budgets): MoCLIP trains, --method=luma trains with both
-anchors, the temporal anchor's loss falls, the checkpoint's network is exactly the baseline's, sample.py samples it and
-says in one line when its MoCLIP file is gone; --method=luma+atm and atm log ATM's terms and keep the network."""
+anchors, the temporal anchor's loss falls, the checkpoint's network is exactly the baseline's, sample.py samples its
+checkpoint alone in an empty folder (the checkpoint carries MoCLIP's tower); --method=luma+atm and atm log ATM's
+terms and keep the network."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,7 @@ def test_luma_trains_and_its_anchor_losses_fall(runs):
     assert "using MoCLIP moclip.pt" in proc.stdout
     ckpt = torch.load(work / "luma" / "ckpt.pt", map_location="cpu", weights_only=True)
     assert ckpt["anchors"] is not None and ckpt["moclip"]["path"] == "moclip.pt" and len(ckpt["moclip"]["sha"]) == 12
+    assert ckpt["text_tower"]["sha"] == ckpt["moclip"]["sha"] and ckpt["text_tower"]["finetuned"]
 
 
 def test_luma_checkpoint_is_the_baseline_network(runs):
@@ -54,19 +57,27 @@ def test_luma_checkpoint_is_the_baseline_network(runs):
     assert {k: v.shape for k, v in luma["ema"].items()} == {k: v.shape for k, v in base["ema"].items()}
 
 
-def test_sample_reads_the_moclip_tower_and_says_when_it_is_gone(runs):
+def test_a_luma_checkpoint_samples_alone_in_an_empty_folder(runs, tmp_path):
+    """The checkpoint is the model: copied alone into an empty folder (no MoCLIP file, dataset or cache beside it), it
+    samples there, and the MoCLIP tower it carries gives exactly the text features of the MoCLIP file it was trained
+    with."""
+    from moclip import text_encoder_from_moclip, tower_from_state
     work, _ = runs
-    args = (ROOT / "sample.py", "--ckpt=luma/ckpt.pt", "--text", "a person jumps", "--length=40", "--steps=2",
-            "--no_render", "--out_dir=samples")
-    run(*args, cwd=work)
-    assert len(list((work / "samples").glob("*_joints.npy"))) == 1
-    (work / "moclip.pt").rename(work / "moclip_away.pt")
-    try:
-        proc = run(*args, cwd=work, check=False)
-    finally:
-        (work / "moclip_away.pt").rename(work / "moclip.pt")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "MoCLIP checkpoint moclip.pt this model was trained with is gone" in proc.stderr
+    shutil.copy(work / "luma" / "ckpt.pt", tmp_path / "ckpt.pt")
+    run(ROOT / "sample.py", "--ckpt", "ckpt.pt", "--text", "a person jumps", "--length=40", "--steps=2", "--no_render",
+        "--out_dir=samples", cwd=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "samples"]
+    assert len(list((tmp_path / "samples").glob("*_joints.npy"))) == 1
+    ckpt = torch.load(tmp_path / "ckpt.pt", map_location="cpu", weights_only=True)
+    embedded, trained_with = tower_from_state(ckpt["text_tower"]), text_encoder_from_moclip(work / "moclip.pt")
+    captions = ["a person jumps", "someone walks in a circle to the left"]
+    assert embedded.name == trained_with.name                                   # the same text-feature cache key
+    for a, b in zip(embedded(captions)[:2], trained_with(captions)[:2]):       # token states (B, L, C), mask (B, L)
+        assert torch.equal(a, b)
+    from sample import Generator                 # a checkpoint from before the tower was carried needs the MoCLIP file
+    del ckpt["text_tower"]
+    with pytest.raises(FileNotFoundError, match="MoCLIP checkpoint moclip.pt this model was trained with is gone"):
+        Generator(ckpt, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("method", ["luma+atm", "atm"])
@@ -83,6 +94,7 @@ def test_atm_trains_through_train_py(runs, method):
     ckpt = torch.load(work / out / "ckpt.pt", map_location="cpu", weights_only=True)
     base = torch.load(work / "base" / "ckpt.pt", map_location="cpu", weights_only=True)
     assert ckpt["config"]["method"] == method and ckpt["moclip"]["path"] == "moclip.pt"
+    assert (ckpt["text_tower"] is not None) == (method == "luma+atm")     # ATM alone reads the plain text encoder
     assert {k: v.shape for k, v in ckpt["ema"].items()} == {k: v.shape for k, v in base["ema"].items()}
     # ATM alone conditions on the base text encoder, luma+atm on MoCLIP's tower (the text cache says which)
     assert ("+moclip-" in proc.stdout.split("text encoder ")[1].split(" ")[0]) == (method == "luma+atm")
