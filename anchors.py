@@ -4,10 +4,10 @@ cosine-annealed Dual Anchor Loss (DAL).
 Source: LUMA, arXiv 2509.25304, sec. 3.2 (eq. 4-11), Algorithm 1, Tables 2-4; no public code.
 
     h (B, C, T')  the U-Net's feature at the anchor level (default: the last down level, the paper's "Down-block3")
-      P: frequency projector  (B, C, T') -> (B, d_m, F)      F = k DCT coefficients, d_m = D motion features
+      P: frequency projector  (B, C, T') -> (B, d_m, K)      K = k kept DCT coefficients, d_m = D motion features
       Q: temporal projector   (B, C, T') -> (B, D_a)         D_a = MoCLIP embedding width
     FiLM from the sinusoidal timestep embedding e(t) (eq. 4-5), zero-initialised so it is the identity at init:
-      z_fre = ((1 + gamma_f(t)) * P(h) + beta_f(t))^T   (B, F, d_m), gamma/beta broadcast over F   (eq. 6)
+      z_fre = ((1 + gamma_f(t)) * P(h) + beta_f(t))^T   (B, K, d_m), gamma/beta broadcast over K   (eq. 6)
       z_tem =  (1 + gamma_t(t)) * Q(h) + beta_t(t)      (B, D_a)                                   (eq. 7)
     L_fre = || z_fre - DCT_k(x0) ||^2   over the first k orthonormal DCT-II coefficients along time     (eq. 8)
     L_tem = 1 - cos(z_tem, f_tem(x0))   f_tem = the frozen MoCLIP motion encoder                      (eq. 9)
@@ -15,9 +15,9 @@ Source: LUMA, arXiv 2509.25304, sec. 3.2 (eq. 4-11), Algorithm 1, Tables 2-4; no
 
 Choices the paper leaves open, made here and why:
   1. Projectors are "lightweight MLPs" on the whole C x T' feature, but a dense map of the flattened feature is
-     C*T'*F*d_m ~ 450 G parameters at the paper size. P mixes channels per frame (1x1 conv C -> hidden), maps time
-     T' -> F with one shared linear layer, then mixes to d_m per coefficient (1x1 conv hidden -> d_m), with SiLU
-     between, so the F outputs are not limited to rank T' (T' = 26 < k = 64 at the last down level). Q is a 1x1
+     C*T'*K*d_m ~ 450 G parameters at the paper size. P mixes channels per frame (1x1 conv C -> hidden), maps time
+     T' -> K with one shared linear layer, then mixes to d_m per coefficient (1x1 conv hidden -> d_m), with SiLU
+     between, so the K outputs are not limited to rank T' (T' = 26 < k = 64 at the last down level). Q is a 1x1
      conv C -> hidden, SiLU, a mean over the level's valid frames, and a linear map to D_a.
      Parameter counts (hidden = min(C, 256), k = 64, d_m = 263, T' = 26, d_emb = the U-Net's time_dim):
        CPU preset (C = 64, d_emb = 128, D_a = 256):    P 22,983  Q 20,800   two FiLMs 166,926  (U-Net 2.30 M)
@@ -74,7 +74,7 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 class FiLM(nn.Module):
     """Feature-wise linear modulation from e(t) (Perez et al. 2017; LUMA eq. 4-7): z -> (1 + gamma) * z + beta.
 
-    width: features of z; z may be (B, width) or (B, width, F) (gamma, beta broadcast over F). The last layer is
+    width: features of z; z may be (B, width) or (B, width, K) (gamma, beta broadcast over K). The last layer is
     zero-initialised, so FiLM is exactly the identity at initialisation.
     """
 
@@ -92,7 +92,7 @@ class FiLM(nn.Module):
 
 
 class FrequencyProjector(nn.Module):
-    """P: (B, C, T') -> (B, d_m, F): channel mix per frame, one shared time map T' -> F, channel mix to d_m."""
+    """P: (B, C, T') -> (B, d_m, K): channel mix per frame, one shared time map T' -> K, channel mix to d_m."""
 
     def __init__(self, channels: int, frames: int, feat_dim: int, num_coeffs: int, hidden: int):
         super().__init__()
@@ -106,8 +106,8 @@ class FrequencyProjector(nn.Module):
             raise ValueError(f"anchors.py: the anchor feature has {h.shape[-1]} frames, the frequency projector was "
                              f"built for {self.frames} (train on windows of the length it was built for)")
         a = F.silu(self.mix_in(h))                                                     # (B, hidden, T')
-        a = F.silu(self.time_map(a))                                                   # (B, hidden, F)
-        return self.mix_out(a)                                                         # (B, d_m, F)
+        a = F.silu(self.time_map(a))                                                   # (B, hidden, K)
+        return self.mix_out(a)                                                         # (B, d_m, K)
 
 
 class TemporalProjector(nn.Module):
@@ -162,14 +162,14 @@ class DualAnchors(nn.Module):
 
     def project(self, h: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None):
         """h (B, C, T') anchor feature, t (B,) integer steps, lengths (B,) valid input frames (None = all).
-        Returns (z_fre (B, F, d_m) or None, z_tem (B, D_a) or None)."""
+        Returns (z_fre (B, K, d_m) or None, z_tem (B, D_a) or None)."""
         emb = timestep_embedding(t, self.time_dim) if self.film else None              # (B, d_emb)
         z_fre = z_tem = None
         if self.P is not None:
-            z_fre = self.P(h)                                                          # (B, d_m, F)
+            z_fre = self.P(h)                                                          # (B, d_m, K)
             if self.film_fre is not None:
-                z_fre = self.film_fre(z_fre, emb)                                      # eq. 6, broadcast over F
-            z_fre = z_fre.transpose(1, 2)                                              # (B, F, d_m): the ^T of eq. 6
+                z_fre = self.film_fre(z_fre, emb)                                      # eq. 6, broadcast over K
+            z_fre = z_fre.transpose(1, 2)                                              # (B, K, d_m): the ^T of eq. 6
         if self.Q is not None:
             mask = None if lengths is None else level_mask(lengths, h.shape[-1], self.stride)
             z_tem = self.Q(h, mask)                                                    # (B, D_a)
@@ -189,7 +189,7 @@ class DualAnchors(nn.Module):
         zero = h.new_zeros(())
         out = {"fre": zero, "tem": zero}
         if z_fre is not None:
-            target = dct_low_freq(x0.to(z_fre.dtype), self.num_coeffs, dim=1)           # (B, F, d_m)
+            target = dct_low_freq(x0.to(z_fre.dtype), self.num_coeffs, dim=1)           # (B, K, d_m)
             out["fre"] = F.mse_loss(z_fre, target)
         if z_tem is not None:
             if tem_target is None or tem_target.shape != z_tem.shape:

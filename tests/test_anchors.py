@@ -18,7 +18,7 @@ def test_zeta_schedule():
 def test_film_is_identity_at_init_and_broadcasts_over_frequency():
     film = FiLM(16, 5)
     emb = timestep_embedding(torch.tensor([3, 700]), 16)
-    z2, z3 = torch.randn(2, 5), torch.randn(2, 5, 7)                                  # (B, D_a), (B, d_m, F)
+    z2, z3 = torch.randn(2, 5), torch.randn(2, 5, 7)                                  # (B, D_a), (B, d_m, K)
     torch.testing.assert_close(film(z2, emb), z2)
     torch.testing.assert_close(film(z3, emb), z3)
     with torch.no_grad():

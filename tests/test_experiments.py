@@ -1,7 +1,6 @@
 """lab/experiments.py without real training: the commands each table produces (--dry_run and plan()), convergence
 segmenting with a fixed --anchor_decay_steps, the CSV append/skip logic, mean +- CI over seeds in the Markdown, the
 interpolated steps-to-reach ratio, and one whole session run through stand-in train.py / evaluate.py scripts."""
-import os
 import subprocess
 import sys
 import textwrap
@@ -9,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-LAB_ENV = dict(os.environ, PYTHONPATH=str(ROOT))  # python -m lab.experiments from any directory
+from conftest import ENV  # python -m lab.experiments from any directory
+
 from lab import experiments as ex  # noqa: E402  (conftest puts the repository root on sys.path)
 from lab import results  # noqa: E402
 
@@ -37,7 +36,7 @@ def test_tables_and_metric_columns():
 def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lab.experiments", "--table=luma_table2", "--seeds=0,1",
                            "--steps=400", "--reps=2", "--train_args=--batch_size=32 --steps=7", "--dry_run",
-                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=tmp_path, env=LAB_ENV)
+                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=tmp_path, env=ENV)
     assert proc.returncode == 0, proc.stderr
     cmds = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith(sys.executable)]
     trains = [c for c in cmds if c[1].endswith("train.py")]
@@ -58,11 +57,11 @@ def test_dry_run_prints_one_train_and_two_evals_per_row_and_seed(tmp_path):
         assert "--compare_split" not in f and f["--out_dir"].endswith("eval_step400")
     proc = subprocess.run([sys.executable, "-m", "lab.experiments", "--table=luma_ablation",
                            "--rows=w_o_film,Baseline,Bottleneck", "--dry_run"], capture_output=True, text=True,
-                          env=LAB_ENV)
+                          env=ENV)
     assert [ln.split(" | ")[1] for ln in proc.stdout.splitlines() if ln.startswith("# ")] == \
         ["w/o FiLM", "Baseline", "Bottleneck"]                                # rows picked by slug or name
     proc = subprocess.run([sys.executable, "-m", "lab.experiments", "--rows=nope", "--dry_run"],
-                          capture_output=True, text=True, env=LAB_ENV)
+                          capture_output=True, text=True, env=ENV)
     assert proc.returncode != 0 and "no row ['nope']" in proc.stderr
 
 

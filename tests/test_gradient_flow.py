@@ -3,26 +3,15 @@ anchor loss reaching only the blocks up to the anchor level, and the three outpu
 trained for 3 steps by train.py (a baseline and a LUMA run on a tiny MoCLIP), ~30 s on 2 CPU cores."""
 import csv
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16", "--text_layers=1",
-        "--num_heads=2", "--batch_size=4", "--data_root=synth", "--num_motions=24", "--steps=3"]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+from conftest import DATA, ROOT, run
+from conftest import TINY as TINY_NET
+
+TINY = [*TINY_NET, *DATA, "--batch_size=4", "--steps=3"]
 NUM_BLOCKS = 2 + 4 * 3 + 2 + 4 * 3 + 1    # time_mlp, text_adapter, down x3 parts, mid x2, up x3, final_conv
-
-
-def run(*args, cwd):
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 def read(path):

@@ -5,10 +5,7 @@ motions at tiny sizes: a smoke run whose checkpoint sample.load_generator sample
 and posterior samples at every step, an exact resume after kills in either stage (bitwise equal to the uninterrupted
 run), and a torchrun run."""
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +16,8 @@ import latent_ar_train
 from latent_ar import FlowHead, MaskedLatentTransformer, mask_schedule, random_ranks, sample_latents, training_loss
 from latent_ar_train import LabelledMotions, LatentARConfig, parse_config, shard_batch, stage_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+import conftest
+from conftest import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -261,14 +258,8 @@ latent_ar_train.main(sys.argv[3:])
 
 
 def run(args, cwd, killed_after=None, nproc=1, check=True):
-    script = [str(ROOT / "latent_ar_train.py")] if killed_after is None else [str(cwd / "killed.py"), *killed_after]
-    launcher = [sys.executable] if nproc == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone"]
-    proc = subprocess.run([*launcher, *script, *args], cwd=cwd, env=dict(ENV, PYTHONPATH=str(ROOT)),
-                          capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    script = [ROOT / "latent_ar_train.py"] if killed_after is None else [cwd / "killed.py", *killed_after]
+    return conftest.run(*script, *args, cwd=cwd, nproc=nproc, check=check)
 
 
 @pytest.fixture(scope="module")

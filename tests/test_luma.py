@@ -2,27 +2,15 @@
 anchors, the temporal anchor's loss falls, the checkpoint's network is exactly the baseline's, sample.py samples its
 checkpoint alone in an empty folder (the checkpoint carries MoCLIP's tower); --method=luma+atm and atm log ATM's
 terms and keep the network."""
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16", "--text_layers=1",
-        "--num_heads=2", "--batch_size=4", "--data_root=synth", "--num_motions=24"]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+from conftest import DATA, ROOT, run
+from conftest import TINY as TINY_NET
 
-
-def run(*args, cwd, check=True):
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+TINY = [*TINY_NET, *DATA, "--batch_size=4"]
 
 
 @pytest.fixture(scope="module")

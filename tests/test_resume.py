@@ -5,28 +5,20 @@ state, in one process and in two gloo processes (torchrun). The N-step run stand
 its step-N checkpoint: both leave the same file. N is chosen so that the resume point lies inside an epoch and the
 second half crosses an epoch boundary (38 items: 4 batches of 8 per epoch alone, 2 per process with two).
 """
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--method=baseline", "--data_root=synth", "--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16",
-        "--text_layers=1", "--num_heads=2", "--batch_size=8", "--log_every=100", "--save_every=100"]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+import conftest
+from conftest import ROOT
+
+TINY = ["--method=baseline", "--data_root=synth", *conftest.TINY, "--batch_size=8", "--log_every=100",
+        "--save_every=100"]
 
 
 def run(args, cwd, nproc=1, check=True):
-    launcher = [sys.executable] if nproc == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone"]
-    proc = subprocess.run([*launcher, str(ROOT / "train.py"), *map(str, args)], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return conftest.run(ROOT / "train.py", *args, cwd=cwd, nproc=nproc, check=check, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -3,29 +3,19 @@
 Covers: train.py on the embedded dataset and on the real HumanML3D sample, resume after a kill, torchrun with two
 CPU processes, sample.py writing features / joints / animations / BVH in batches, and sample.py's input errors.
 """
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--method=baseline", "--base_dim=8", "--dim_mults=1,1,1,1", "--time_dim=16", "--text_latent_dim=16",
-        "--text_layers=1", "--num_heads=2", "--batch_size=4", "--log_every=1"]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+from conftest import ENV, ROOT, run
+from conftest import TINY as TINY_NET
 
-
-def run(*args, cwd, check=True, timeout=300):
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+TINY = ["--method=baseline", *TINY_NET, "--batch_size=4", "--log_every=1"]
 
 
 @pytest.fixture(scope="module")
