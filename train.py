@@ -23,6 +23,7 @@ feature; ATM (eq. 8) adds lambda (L_inter + L_intra) on the x0 prediction, measu
 training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
 import dataclasses
+import io
 import json
 import math
 import os
@@ -222,6 +223,33 @@ def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def gather_rng_states(device: torch.device, world: int) -> tuple[list[dict], list]:
+    """Every process's rng_state in rank order (a collective under torchrun: every rank calls it), and the handles of
+    the two all_gathers that moved them: byte counts, then the states as torch.save bytes padded to the longest.
+
+    Hold the handles until the process group is destroyed: that is what keeps the DDP teardown from deadlocking. A gloo
+    worker thread that drops the last reference to a finished work holding tensors made in Python takes the GIL to do
+    it (py-spy: ~AsyncAllgatherWork -> TensorImpl::decref_pyobject -> gil_scoped_acquire, even while Python still
+    holds the tensors), and ~ProcessGroupGloo joins the workers with the GIL held. dist.all_gather_object drops its
+    handles on return, so its worker may drop last, and a sleep before the destroy only made that unlikely; with the
+    handle held the worker's reference is never the last one, so no worker waits for the GIL, whatever the timing.
+    """
+    if world == 1:
+        return [rng_state(device)], []
+    buf = io.BytesIO()
+    torch.save(rng_state(device), buf)
+    mine = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8).to(device)       # (n_r,) this rank's bytes
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
+    works = [dist.all_gather(sizes, torch.tensor([len(mine)], device=device), async_op=True)]
+    works[0].wait()
+    n = max(int(size) for size in sizes)
+    out = [torch.empty(n, dtype=torch.uint8, device=device) for _ in range(world)]          # (n,) per rank
+    works.append(dist.all_gather(out, torch.cat([mine, mine.new_zeros(n - len(mine))]), async_op=True))
+    works[1].wait()
+    return [torch.load(io.BytesIO(o[:int(size)].cpu().numpy().tobytes()), weights_only=True)
+            for o, size in zip(out, sizes)], works
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -430,13 +458,9 @@ def main(argv: list[str]) -> None:
               f"{n_params / 1e6:.2f}M parameters; device {device}, {cfg.precision}, {world} process(es), "
               f"batch {cfg.batch_size} each")
 
-    def checkpoint() -> None:
-        """Every rank calls this (it gathers each rank's random states); rank 0 writes."""
-        states = [None] * world
-        if ddp:
-            dist.all_gather_object(states, rng_state(device))
-        else:
-            states = [rng_state(device)]
+    def checkpoint() -> list:
+        """Every rank calls this (it gathers each rank's random states); rank 0 writes. Returns the gather's handles."""
+        states, handles = gather_rng_states(device, world)
         if master:
             save_checkpoint(ckpt_path, {
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
@@ -445,6 +469,7 @@ def main(argv: list[str]) -> None:
                 "x0_range": torch.from_numpy(x0_range), "rng": states,
                 "anchors": anchors.state_dict() if anchors is not None else None,
                 "moclip": moclip_record})
+        return handles
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
@@ -462,6 +487,7 @@ def main(argv: list[str]) -> None:
 
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
     t_log, n_sum = time.time(), 0
+    works = []                                                           # every gather's handles, held to the end
     sums = torch.zeros(5, device=device)                                 # L_DDPM, L_fre, L_tem, L_inter, L_intra
     atm_stats = np.zeros(3)                                              # gate rate, excluded rate, no valid j
     while step < cfg.steps:
@@ -526,15 +552,17 @@ def main(argv: list[str]) -> None:
                 t_log, sums, n_sum = time.time(), torch.zeros(5, device=device), 0
                 atm_stats[:] = 0
             if step % cfg.save_every == 0 or step == cfg.steps:
-                checkpoint()
+                works += checkpoint()
             if step >= cfg.steps:
                 break
         epoch, done = epoch + 1, 0
     if master:
         print(f"done: {ckpt_path}")
+    # No sleep before the destroy: `works` keeps every gather's handles past it (gather_rng_states) and the other works
+    # (DDP's buckets, the barrier) hold only C++ tensors, so no gloo worker can be waiting for the GIL. The barrier puts
+    # every rank past rank 0's last write (destroying the group earlier can hang gloo).
     if ddp:
-        dist.barrier()  # every rank past its last collective and rank 0's write: destroying earlier can hang gloo
-        time.sleep(0.2)  # GIL released: gloo's workers free finished works first (else ~ProcessGroupGloo deadlocks)
+        dist.barrier()
         dist.destroy_process_group()
 
 
