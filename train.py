@@ -100,8 +100,8 @@ class TrainConfig:
     anchor_level: str = "down3"       # down0..down3 | mid: paper's Down-block1..3 = down1..down3, Bottleneck = mid
     dct_k: int = 64                   # k low-frequency DCT-II coefficients (Table 3)
     anchor_weighting: str = "cosine"  # cosine zeta(n) (eq. 11) | static | learnable (Table 4)
-    lambda_fre: float = 0.1           # lambda_fre (eq. 10)
-    lambda_tem: float = 0.5           # lambda_tem (eq. 10)
+    lambda_fre: float = 0.1           # lambda_fre (eq. 10); the x0 L_DDPM shifts its balance (anchors.py, choice 6)
+    lambda_tem: float = 0.5           # lambda_tem (eq. 10); the same
     anchor_decay_steps: int = 0       # N of eq. 11 (zeta reaches 0 at step N); 0 -> steps
     # ATM (atm_losses.py; MoCLIP is the frozen alignment space): --method=atm | luma+atm
     atm_inter: bool = True            # atm: L_inter, eq. 2-3 (False: Table 3's "+L_intra" row)
