@@ -229,8 +229,8 @@ def gather_rng_states(device: torch.device, world: int) -> tuple[list[dict], lis
     """Every process's rng_state in rank order (a collective under torchrun: every rank calls it), and the handles of
     the two all_gathers that moved them: byte counts, then the states as torch.save bytes padded to the longest.
 
-    Hold the handles until the process group is destroyed: that is what keeps the DDP teardown from deadlocking. A gloo
-    worker thread that drops the last reference to a finished work holding tensors made in Python takes the GIL to do
+    Hold the handles until the group's gloo worker threads are joined: that keeps the DDP teardown from deadlocking.
+    A gloo worker that drops the last reference to a finished work holding tensors made in Python takes the GIL to do
     it (py-spy: ~AsyncAllgatherWork -> TensorImpl::decref_pyobject -> gil_scoped_acquire, even while Python still
     holds the tensors), and ~ProcessGroupGloo joins the workers with the GIL held. dist.all_gather_object drops its
     handles on return, so its worker may drop last, and a sleep before the destroy only made that unlikely; with the
@@ -558,12 +558,12 @@ def main(argv: list[str]) -> None:
         epoch, done = epoch + 1, 0
     if master:
         print(f"done: {ckpt_path}")
-    # No sleep before the destroy: `works` keeps every gather's handles past it (gather_rng_states) and the other works
-    # (DDP's buckets, the barrier) hold only C++ tensors, so no gloo worker can be waiting for the GIL. The barrier puts
-    # every rank past rank 0's last write (destroying the group earlier can hang gloo).
+    # No sleep: `works` holds every gather's handles (gather_rng_states) until the group's gloo threads are joined, and
+    # DDP's and the barrier's works hold only C++ tensors. The barrier: every rank past rank 0's last write.
     if ddp:
         dist.barrier()
         dist.destroy_process_group()
+        del net, anchor_net  # the group's last owners (the reducers): its gloo threads are joined here, not at return
 
 
 if __name__ == "__main__":
