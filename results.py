@@ -191,7 +191,7 @@ def format_table_md(rows: list[dict], table: str) -> str:
             names = [n for n in order if any(k[0] == n and k[2:] == (steps, split) for k in cells)]
             if not names:
                 continue
-            out += ["", f"**{split} split, {steps} training steps**", "",
+            out += ["", f"**{split} split" + (f", {steps} training steps**" if steps else "**"), "",
                     "| row | method | seeds | settings | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
                     "|---" * (len(COLUMNS) + 4) + "|"]
             for name in names:
@@ -359,7 +359,8 @@ def summary_md(results_dir=RESULTS) -> str:
                 lines = [v for k, v in cells.items() if k[2:] == (steps, split)]
                 vals = [f"{sum(_values(lines, f)) / len(_values(lines, f)):.{d}f}" if _values(lines, f) else "-"
                         for f, _, d in SUMMARY_COLUMNS]
-                out.append(f"| {table} | {name} | {lines[0]['method']} | {split} | {steps} | {len(lines)} | "
+                shown = "-" if lines[0]["method"] == "real" else steps
+                out.append(f"| {table} | {name} | {lines[0]['method']} | {split} | {shown} | {len(lines)} | "
                            + " | ".join(vals) + " |")
     return "\n".join(out) + "\n"
 
