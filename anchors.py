@@ -34,6 +34,12 @@ Choices the paper leaves open, made here and why:
   5. Weighting variants for Table 4: "cosine" (eq. 11), "static" (zeta = 1 for the whole run), "learnable" (one
      global log-variance s per anchor, lambda * (exp(-s) L + s), Kendall et al. 2018: a learnable weight needs the
      + s term, otherwise it collapses to 0).
+  6. L_DDPM is StableMoFusion's masked x0 MSE (diffusion.loss), the objective of sec. 3.1.1 eq. 2; Appendix C's
+     Algorithm 1 (lines 4 and 7) writes the epsilon MSE ||eps^ - eps||^2 instead. x0 is right for this backbone (the
+     U-Net predicts x0), but for one x_t the two differ by the inverse signal-to-noise ratio: through eq. 1,
+     ||x0^ - x0||^2 = (1 - abar_t) / abar_t ||eps^ - eps||^2. So the balance lambda_fre = 0.1, lambda_tem = 0.5 strike
+     against L_DDPM (sec. 4; Appendix D's grid, Table 9, does not say which loss it ran) is not an epsilon run's:
+     next to it the anchors weigh more at small t, where the x0 error is the smaller, and less at large t.
 
 The projectors exist only in training: they read a U-Net feature and write nothing back, so a LUMA checkpoint samples
 with exactly the baseline's network and cost (train.py saves the U-Net alone).

@@ -19,6 +19,7 @@ settings refused; the text-feature cache built once for all processes.
     torchrun --nproc_per_node=2 latent_ar_train.py             # both stages data-parallel (gloo on CPU, NCCL on GPU)
 Test: python -m pytest tests/test_latent_ar.py tests/test_motion_ae.py -q
 """
+import io
 import json
 import math
 import os
@@ -108,24 +109,43 @@ def rng_state(device: torch.device) -> dict:
     return state
 
 
+_HELD_WORKS: list = []  # this process's gather_rng_states work handles, released only once the group is destroyed
+
+
 def finish_distributed(world: int) -> None:
-    """End a torchrun run without gloo's exit deadlock (seen in CI and with py-spy here: the main thread, holding the
-    GIL, in ~ProcessGroupGloo joining a gloo worker thread that waits for the GIL to free the Python tensors of a
-    finished all_gather_object). A barrier puts every rank past its last collective and rank 0's writes; a short
-    sleep releases the GIL so the workers finish dropping completed works before the group is destroyed."""
+    """End a torchrun run: a barrier (every rank past its last collective and rank 0's writes), then destroy the group.
+
+    No sleep is needed before the destroy, and none makes it safe: ~ProcessGroupGloo joins gloo's worker threads with
+    the GIL held, and a worker needs the GIL to drop the last reference to a finished work holding tensors made in
+    Python (py-spy, the hang seen in CI: ~AsyncAllgatherWork -> TensorImpl::decref_pyobject -> gil_scoped_acquire, in
+    the worker of the last all_gather_object, which drops its handles on return). gather_rng_states keeps its handles
+    in _HELD_WORKS until after the destroy and the barrier's tensor is made in C++, so those workers never hold the last
+    reference. (average_gradients' all_reduce still drops its handle: its worker would have to sleep through two
+    gathers and the barrier to be caught here.)"""
     if world > 1:
         dist.barrier()
-        time.sleep(0.2)
         dist.destroy_process_group()
+    _HELD_WORKS.clear()
 
 
 def gather_rng_states(device: torch.device, world: int) -> list[dict]:
-    """Every process's rng_state, rank order (a collective under torchrun: all processes call it)."""
+    """Every process's rng_state, rank order (a collective under torchrun: all processes call it): two all_gathers,
+    byte counts, then the states as torch.save bytes padded to the longest, whose handles go to _HELD_WORKS (see
+    finish_distributed; dist.all_gather_object would drop them). train.py's gather_rng_states, restated (so this file does not import train.py)."""
     if world == 1:
         return [rng_state(device)]
-    states = [None] * world
-    dist.all_gather_object(states, rng_state(device))
-    return states
+    buf = io.BytesIO()
+    torch.save(rng_state(device), buf)
+    mine = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8).to(device)       # (n_r,) this rank's bytes
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
+    _HELD_WORKS.append(dist.all_gather(sizes, torch.tensor([len(mine)], device=device), async_op=True))
+    _HELD_WORKS[-1].wait()
+    n = max(int(size) for size in sizes)
+    out = [torch.empty(n, dtype=torch.uint8, device=device) for _ in range(world)]          # (n,) per rank
+    _HELD_WORKS.append(dist.all_gather(out, torch.cat([mine, mine.new_zeros(n - len(mine))]), async_op=True))
+    _HELD_WORKS[-1].wait()
+    return [torch.load(io.BytesIO(o[:int(size)].cpu().numpy().tobytes()), weights_only=True)
+            for o, size in zip(out, sizes)]
 
 
 def resume_or_seed(ckpt: dict | None, modules: dict, seed: int, rank: int, world: int, device) -> int:

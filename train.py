@@ -25,6 +25,7 @@ dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the
 weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's and ATM's
 modules are training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
+import io
 import json
 import math
 import os
@@ -109,8 +110,8 @@ class TrainConfig:
     anchor_level: str = "down3"       # down0..down3 | mid: paper's Down-block1..3 = down1..down3, Bottleneck = mid
     dct_k: int = 64                   # k low-frequency DCT-II coefficients (Table 3)
     anchor_weighting: str = "cosine"  # cosine zeta(n) (eq. 11) | static | learnable (Table 4)
-    lambda_fre: float = 0.1           # lambda_fre (eq. 10)
-    lambda_tem: float = 0.5           # lambda_tem (eq. 10)
+    lambda_fre: float = 0.1           # lambda_fre (eq. 10); the x0 L_DDPM shifts its balance (anchors.py, choice 6)
+    lambda_tem: float = 0.5           # lambda_tem (eq. 10); the same
     anchor_decay_steps: int = 0       # N of eq. 11 (zeta reaches 0 at step N); 0 -> steps
     # ATM (atm_losses.py; MoCLIP is the frozen alignment space): --method=atm | luma+atm
     atm_inter: bool = True            # atm: L_inter, eq. 2-3 (False: Table 3's "+L_intra" row)
@@ -261,6 +262,33 @@ def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def gather_rng_states(device: torch.device, world: int) -> tuple[list[dict], list]:
+    """Every process's rng_state in rank order (a collective under torchrun: every rank calls it), and the handles of
+    the two all_gathers that moved them: byte counts, then the states as torch.save bytes padded to the longest.
+
+    Hold the handles until the group's gloo worker threads are joined: that keeps the DDP teardown from deadlocking.
+    A gloo worker that drops the last reference to a finished work holding tensors made in Python takes the GIL to do
+    it (py-spy: ~AsyncAllgatherWork -> TensorImpl::decref_pyobject -> gil_scoped_acquire, even while Python still
+    holds the tensors), and ~ProcessGroupGloo joins the workers with the GIL held. dist.all_gather_object drops its
+    handles on return, so its worker may drop last, and a sleep before the destroy only made that unlikely; with the
+    handle held the worker's reference is never the last one, so no worker waits for the GIL, whatever the timing.
+    """
+    if world == 1:
+        return [rng_state(device)], []
+    buf = io.BytesIO()
+    torch.save(rng_state(device), buf)
+    mine = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8).to(device)       # (n_r,) this rank's bytes
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
+    works = [dist.all_gather(sizes, torch.tensor([len(mine)], device=device), async_op=True)]
+    works[0].wait()
+    n = max(int(size) for size in sizes)
+    out = [torch.empty(n, dtype=torch.uint8, device=device) for _ in range(world)]          # (n,) per rank
+    works.append(dist.all_gather(out, torch.cat([mine, mine.new_zeros(n - len(mine))]), async_op=True))
+    works[1].wait()
+    return [torch.load(io.BytesIO(o[:int(size)].cpu().numpy().tobytes()), weights_only=True)
+            for o, size in zip(out, sizes)], works
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -487,13 +515,9 @@ def main(argv: list[str]) -> None:
         print(f"dataset {cfg.dataset} at {root}: {len(train_set)} training items, D={info.feat_dim}; " + run_summary(
             cfg, cache, model, device, world))
 
-    def checkpoint() -> None:
-        """Every rank calls this (it gathers each rank's random states); rank 0 writes."""
-        states = [None] * world
-        if ddp:
-            dist.all_gather_object(states, rng_state(device))
-        else:
-            states = [rng_state(device)]
+    def checkpoint() -> list:
+        """Every rank calls this (it gathers each rank's random states); rank 0 writes. Returns the gather's handles."""
+        states, handles = gather_rng_states(device, world)
         if master:
             save_checkpoint(ckpt_path, {
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
@@ -502,12 +526,14 @@ def main(argv: list[str]) -> None:
                 "x0_range": torch.from_numpy(x0_range), "rng": states,
                 "anchors": anchors.state_dict() if anchors is not None else None,
                 "moclip": moclip_record, "text_tower": text_tower})
+        return handles
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     level = ANCHOR_LEVELS.index(cfg.anchor_level)                        # the U-Net feature the anchors read
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
     t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)     # atm_stats: gate, excluded, no valid j
+    works = []                                                           # every gather's handles, held to the end
     while step < cfg.steps:
         sampler.set_epoch(epoch, skip=done * cfg.batch_size)
         for batch in loader:
@@ -556,16 +582,18 @@ def main(argv: list[str]) -> None:
                                    world), flush=True)
                 t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)
             if step % cfg.save_every == 0 or step == cfg.steps:
-                checkpoint()
+                works += checkpoint()
             if step >= cfg.steps:
                 break
         epoch, done = epoch + 1, 0
     if master:
         print(f"done: {ckpt_path}")
+    # No sleep: `works` holds every gather's handles (gather_rng_states) until the group's gloo threads are joined, and
+    # DDP's and the barrier's works hold only C++ tensors. The barrier: every rank past rank 0's last write.
     if ddp:
-        dist.barrier()  # every rank past its last collective and rank 0's write: destroying earlier can hang gloo
-        time.sleep(0.2)  # GIL released: gloo's workers free finished works first (else ~ProcessGroupGloo deadlocks)
+        dist.barrier()
         dist.destroy_process_group()
+        del net, anchor_net  # the group's last owners (the reducers): its gloo threads are joined here, not at return
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ what is needed to audit it: the method (train.py's --method), the sampling setti
 sha256, the commit, the date and the machine. results/RESULTS.md is generated from those files and never edited by
 hand; tests/test_results.py checks that the committed Markdown equals what this command regenerates.
 
-    python -m lab.results                                   # results/*.csv -> results/RESULTS.md (+ convergence.png)
+    python -m lab.results                                   # results/*.csv -> results/RESULTS.md, README.md's summary
     python -m lab.results --check                           # exit 1 when RESULTS.md is not what the CSV files give
     python -m lab.results --add=out/x/eval_synthetic_test.json --table=real --row="Real motion" --from_row="Real motion"
         # append one evaluate.py JSON's row (method, seed, steps, note: --method= --seed= --steps= --note=)
@@ -54,9 +54,10 @@ COLUMNS = [("fid", "FID ↓", 3), ("r_precision_top1", "R@1 ↑", 3), ("r_precis
 TABLES = {
     "real": ("Real motion", "The data's own test clips through the same protocol: the floor every generated row is "
              "read against (FID and skating are not 0 for real motion: fresh crops and batches; real feet slide)."),
-    "default_actions": ("Action success of the default checkpoint, landed checks vs strict checks",
-                        "README command 1's model (LUMA, 1,200 steps, guidance 1.5), the same samples (same seeds) "
-                        "judged by the checks before issue 18 (git_commit of the row) and by the strict ones."),
+    "default_checkpoint": ("README command 1's checkpoint, strict checks beside the landed ones",
+                           "The model of `python train.py` (LUMA, 1,200 steps, guidance 1.5, x0 clamp on). The "
+                           "landed-checks row judges the same samples (same seeds and code) with the action checks of "
+                           "commit 34b9c6b, before issue 18; its realism columns are left out (old units and rule)."),
     "guidance_sweep": ("Guidance on the validation split (LUMA, the CPU default)",
                        "The classifier-free guidance scale chosen on val, never on test (lab/sweep_guidance.py)."),
     "guidance_sweep_latent_ar": ("Guidance on the validation split (latent_ar, MoLingo's generator)",
@@ -192,7 +193,7 @@ def format_table_md(rows: list[dict], table: str) -> str:
             names = [n for n in order if any(k[0] == n and k[2:] == (steps, split) for k in cells)]
             if not names:
                 continue
-            out += ["", f"**{split} split, {steps} training steps**", "",
+            out += ["", f"**{split} split" + (f", {steps} training steps**" if steps else "**"), "",
                     "| row | method | seeds | settings | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
                     "|---" * (len(COLUMNS) + 4) + "|"]
             for name in names:
@@ -338,6 +339,43 @@ def render(results_dir=RESULTS) -> str:
     return "\n".join(out) + "\n"
 
 
+# The README's summary: (table, row) pairs, each shown on both test splits; regenerated into README.md between
+# the two markers by `python -m lab.results`, and checked by tests/test_results.py.
+SUMMARY = [("real", "Real motion"), ("default_checkpoint", "LUMA, strict checks"), ("latent_ar", "LUMA"),
+           ("latent_ar", "Baseline"), ("latent_ar", "aligned, cross")]
+SUMMARY_COLUMNS = [("fid", "FID ↓", 3), ("r_precision_top3", "R@3 ↑", 3), ("mm_dist", "MM Dist ↓", 3),
+                   ("multimodality", "MModality ↑", 3), ("skating_ratio", "Skating ↓", 3),
+                   ("action_success", "Actions ↑", 3)]
+MARKERS = ("<!-- results.py summary: begin -->", "<!-- results.py summary: end -->")
+
+
+def summary_md(results_dir=RESULTS) -> str:
+    """The README's summary table: one line per SUMMARY entry and split present in the CSV files (mean over seeds;
+    the seeds and steps in the line)."""
+    out = ["| table | row | method | split | steps | seeds | " + " | ".join(h for _, h, _ in SUMMARY_COLUMNS) + " |",
+           "|---" * (len(SUMMARY_COLUMNS) + 6) + "|"]
+    for table, name in SUMMARY:
+        cells = latest([r for r in read_rows(Path(results_dir) / f"{table}.csv") if r["row"] == name])
+        for split in ("test", "test_novel"):
+            for steps in sorted({k[2] for k in cells if k[3] == split}):
+                lines = [v for k, v in cells.items() if k[2:] == (steps, split)]
+                vals = [f"{sum(_values(lines, f)) / len(_values(lines, f)):.{d}f}" if _values(lines, f) else "-"
+                        for f, _, d in SUMMARY_COLUMNS]
+                shown = "-" if lines[0]["method"] == "real" else steps
+                out.append(f"| {table} | {name} | {lines[0]['method']} | {split} | {shown} | {len(lines)} | "
+                           + " | ".join(vals) + " |")
+    return "\n".join(out) + "\n"
+
+
+def with_summary(readme: str, results_dir=RESULTS) -> str:
+    """README text with the block between MARKERS replaced by summary_md(). Raises ValueError without the markers."""
+    begin, end = MARKERS
+    if begin not in readme or end not in readme:
+        raise ValueError(f"lab/results.py: README.md needs the lines {begin!r} and {end!r} around its summary table")
+    head, rest = readme.split(begin, 1)
+    return head + begin + "\n" + summary_md(results_dir) + end + rest.split(end, 1)[1]
+
+
 @dataclass
 class ResultsConfig:
     results_dir: str = str(RESULTS)   # folder of the result CSV files
@@ -380,10 +418,16 @@ def main(argv: list[str]) -> None:
     text = render(args.results_dir)
     if args.check:
         same = target.is_file() and target.read_text() == text
+        if Path(args.results_dir).resolve() == RESULTS.resolve():
+            readme = (ROOT / "README.md").read_text()
+            same = same and with_summary(readme, args.results_dir) == readme
         print(f"{target}: {'up to date' if same else 'differs from the CSV files; run python -m lab.results'}")
         sys.exit(0 if same else 1)
     target.write_text(text)
-    print(f"written: {target}")
+    readme = ROOT / "README.md"
+    if Path(args.results_dir).resolve() == RESULTS.resolve() and readme.is_file():
+        readme.write_text(with_summary(readme.read_text(), args.results_dir))
+    print(f"written: {target}" + (f" and the summary table of {readme}" if readme.is_file() else ""))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ def test_committed_results_md_equals_what_the_csv_files_regenerate():
         "results/RESULTS.md differs from the CSV files: run python -m lab.results and commit it"
 
 
+def test_readme_summary_table_equals_the_csv_files():
+    readme = (ROOT / "README.md").read_text()
+    assert readme == results.with_summary(readme), "README.md's summary table differs: run python results.py"
+
+
 def test_every_committed_row_is_auditable():
     for path in (ROOT / "results").glob("*.csv"):
         rows = results.read_rows(path)
