@@ -336,13 +336,16 @@ def render(results_dir=RESULTS) -> str:
         rows = read_rows(files[name])
         text = format_convergence_md(rows) if name == "convergence" else format_table_md(rows, name)
         out.append(text.rstrip("\n"))
+        reading = Path(results_dir) / f"{name}.reading.md"         # the hand-written reading of the table, if any
+        if reading.is_file():
+            out += ["", "Reading (results/" + reading.name + ", written by hand from the table above):", "",
+                    reading.read_text().strip()]
     return "\n".join(out) + "\n"
 
 
 # The README's summary: (table, row) pairs, each shown on both test splits; regenerated into README.md between
 # the two markers by `python -m lab.results`, and checked by tests/test_results.py.
-SUMMARY = [("real", "Real motion"), ("default_checkpoint", "LUMA, strict checks"), ("latent_ar", "LUMA"),
-           ("latent_ar", "Baseline"), ("latent_ar", "aligned, cross")]
+SUMMARY = [("real", "Real motion"), ("default_checkpoint", "LUMA, strict checks"), ("latent_ar", "aligned, cross")]
 SUMMARY_COLUMNS = [("fid", "FID ↓", 3), ("r_precision_top3", "R@3 ↑", 3), ("mm_dist", "MM Dist ↓", 3),
                    ("multimodality", "MModality ↑", 3), ("skating_ratio", "Skating ↓", 3),
                    ("action_success", "Actions ↑", 3)]
