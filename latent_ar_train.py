@@ -131,7 +131,8 @@ def finish_distributed(world: int) -> None:
 def gather_rng_states(device: torch.device, world: int) -> list[dict]:
     """Every process's rng_state, rank order (a collective under torchrun: all processes call it): two all_gathers,
     byte counts, then the states as torch.save bytes padded to the longest, whose handles go to _HELD_WORKS (see
-    finish_distributed; dist.all_gather_object would drop them). train.py's gather_rng_states, restated (so this file does not import train.py)."""
+    finish_distributed; dist.all_gather_object would drop them). train.py's gather_rng_states, restated so that this
+    file does not import train.py."""
     if world == 1:
         return [rng_state(device)]
     buf = io.BytesIO()
