@@ -227,7 +227,7 @@ def write_primitive(c, name, p, s, n):
     elif name == "settle":                                                 # quick steps that bring the feet under
         c.freq[sl], c.duty[sl], c.clear[sl], c.step_on[sl] = 1.6, 0.6, 0.05, 1.0   # the body before a jump/kick
     elif name != "stand":
-        raise ValueError(f"synthetic_actions.py: unknown primitive {name!r}; expected one of {PRIMITIVES}")
+        raise ValueError(f"synthetic/actions.py: unknown primitive {name!r}; expected one of {PRIMITIVES}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def sample_params(name, rng, **fixed):
     """Random parameters of primitive `name` incl. "dur" (s); `fixed` values replace sampled ones (the duration
     follows them). Raises ValueError for an unknown primitive or parameter."""
     if name not in PARAMS or set(fixed) - set(PARAMS[name]) - {"dur"}:
-        raise ValueError(f"synthetic_actions.py: bad primitive {name!r} or params {sorted(fixed)}; primitives: "
+        raise ValueError(f"synthetic/actions.py: bad primitive {name!r} or params {sorted(fixed)}; primitives: "
                          f"{PRIMITIVES}, params: {sorted(PARAMS.get(name, {}))}")
     p = {}
     for key, sampler in PARAMS[name].items():

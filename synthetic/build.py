@@ -288,7 +288,7 @@ def plan_clip(rng, chain=None, accept=None):
             prims, pads, total = prims[:1], np.zeros(2), prims[0][1]["dur"]
             break
     else:
-        raise RuntimeError(f"synthetic.py: no chain accepted by the split rule in 5000 draws (chain={chain})")
+        raise RuntimeError(f"synthetic/build.py: no chain accepted by the split rule in 5000 draws (chain={chain})")
     pads[1] += max(0.0, 2.05 - total)                                      # at least 41 position frames
     times = np.cumsum([0.0, pads[0]] + [p["dur"] for _, p in prims] + [pads[1]])
     return prims, np.round(times * FPS).astype(int)
@@ -371,7 +371,7 @@ def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
     Raises ValueError for num_motions < 4 (one per split).
     """
     if num_motions < 4:
-        raise ValueError(f"synthetic.py: num_motions must be >= 4 (one per split), got {num_motions}")
+        raise ValueError(f"synthetic/build.py: num_motions must be >= 4 (one per split), got {num_motions}")
     root, t0 = Path(root), time.time()
     for sub in ("new_joint_vecs", "new_joints", "texts", "frame_labels"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -457,7 +457,7 @@ def ensure_dataset(root, num_motions=1500, seed=0, **kw):
     if _complete(root, num_motions, seed):
         return root
     if root.exists() and any(root.iterdir()) and _meta(root).get("generator") != "synthetic.py":
-        raise FileExistsError(f"synthetic.py: {root} is not empty and is not a synthetic build (no meta.json from "
+        raise FileExistsError(f"synthetic/build.py: {root} is not empty and is not a synthetic build (no meta.json from "
                               f"synthetic.py); refusing to overwrite it. Pass another root or move it away.")
     tmp = root.parent / f".{root.name}.building"
     shutil.rmtree(tmp, ignore_errors=True)                                 # leftovers of a killed build
@@ -465,7 +465,7 @@ def ensure_dataset(root, num_motions=1500, seed=0, **kw):
     if root.exists():
         shutil.rmtree(root)
     os.replace(tmp, root)
-    print(f"synthetic.py: built {stats['motions']} motions ({stats['frames'] / FPS / 3600:.2f} h, "
+    print(f"synthetic/build.py: built {stats['motions']} motions ({stats['frames'] / FPS / 3600:.2f} h, "
           f"{stats['captions']} captions) in {stats['seconds']} s -> {root}")
     return root
 
@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
     """python -m synthetic [--root=...] [--num_motions=...] [--seed=...] [--workers=...] [--stats]"""
     args = options.parse(sys.argv[1:] if argv is None else argv, BuildConfig(), prog="python -m synthetic")
     if args.num_motions < 4:
-        raise SystemExit(f"synthetic.py: --num_motions must be >= 4 (one per split), got {args.num_motions}")
+        raise SystemExit(f"synthetic/build.py: --num_motions must be >= 4 (one per split), got {args.num_motions}")
     root = ensure_dataset(args.root, num_motions=args.num_motions, seed=args.seed, workers=args.workers)
     if args.stats:
         print(json.dumps(overlap_stats(root), indent=1))

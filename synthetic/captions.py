@@ -432,7 +432,7 @@ def describe(rng, prims, num_captions, novel=False):
     a structure of TRAIN_GLUE, or of NOVEL_GLUE when `novel` (the held-out test_novel phrasings). rng: numpy
     Generator. Returns list[str]. Raises ValueError for novel=True with a single primitive (nothing to glue)."""
     if novel and len(prims) < 2:
-        raise ValueError("synthetic_text.py: held-out (novel) captions need a chain of at least 2 primitives")
+        raise ValueError("synthetic/captions.py: held-out (novel) captions need a chain of at least 2 primitives")
     glues = NOVEL_GLUE if novel else TRAIN_GLUE
     out, tries = [], 0
     while len(out) < num_captions and tries < 50:

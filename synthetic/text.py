@@ -156,7 +156,7 @@ def tokens(caption):
         elif w in WORDS:
             tags.append(WORDS[w])
         else:
-            raise KeyError(f"synthetic_text.py: word {w!r} of caption {caption!r} is not in the lexicon")
+            raise KeyError(f"synthetic/text.py: word {w!r} of caption {caption!r} is not in the lexicon")
     return [f"{lemma}/{pos}" for lemma, pos in tags]
 
 
