@@ -3,7 +3,7 @@
     python evaluate.py --ckpt out/synthetic/ckpt.pt                        # 20 replications, as in the papers
     python evaluate.py --ckpt out/synthetic/ckpt.pt --replication_times=3 --mm_num_samples=20 --mm_num_repeats=10
     python evaluate.py --dataset=synthetic --compare_split=train          # real motions only: checks an evaluator
-    python evaluate.py --train_evaluator --dataset=synthetic     # train an evaluator, one check (~20-40 min, 2 cores)
+    python -m lab.train_evaluator --dataset=synthetic           # train an evaluator first (~20-40 min, 2 cores)
     python evaluate.py --ckpt out/humanml3d/ckpt.pt --evaluator_dir=./checkpoints/evaluator   # official t2m one
 
 Metric functions carry the names of T2M's utils/metrics.py (identical in StableMoFusion, MoMask); the
@@ -29,7 +29,6 @@ is then faster. One replication on the embedded test split (450 motions) takes ~
 
 Test: python -m pytest tests/test_evaluate.py -q
 """
-import dataclasses
 import hashlib
 import json
 import sys
@@ -43,12 +42,11 @@ import torch
 from scipy import linalg
 from tqdm import tqdm
 
-import options
+import runtime
 from data import DATASETS, load_split
-from evaluator import (EvalDataset, TrainEvaluatorConfig, calculate_top_k, eval_loader, evaluator_name,
-                       evaluator_paths, load_evaluator, train_evaluator)
+from evaluator import EvalDataset, calculate_top_k, eval_loader, evaluator_name, evaluator_paths, load_evaluator
 from motion import recover_from_ric
-from realism import realism_figures, root_speed_fidelity
+from realism import realism_figures, root_speed, root_speed_fidelity
 from synthetic.action_checks import check_action, single_action_label
 
 
@@ -74,13 +72,13 @@ class EvalConfig:
     out_dir: str = ""                 # '' -> the checkpoint's directory, else <evaluator_dir>/<name>
     seed: int = 0                     # replication r uses seed * 1000 + r
     device: str = "cpu"               # cpu | cuda | mps
-    train_evaluator: bool = False     # train an evaluator for --dataset first (fields of TrainEvaluatorConfig apply)
 
 
-def parse_config(argv: list[str]) -> tuple:
-    """(EvalConfig, evaluator.TrainEvaluatorConfig) from `--key=value` options (options.py); SystemExit naming an
-    unknown key or a value that does not parse."""
-    return options.parse(argv, EvalConfig(), TrainEvaluatorConfig(), prog="evaluate.py")
+def parse_config(argv: list[str]) -> EvalConfig:
+    """EvalConfig from `--key=value` options (runtime.py); SystemExit naming an unknown key or a value that does not
+    parse."""
+    return runtime.parse(argv, EvalConfig(), prog="evaluate.py", hints={
+        "train_evaluator": "an evaluator is trained by python -m lab.train_evaluator --dataset=<name>"})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -166,7 +164,7 @@ class _Row:
             fig = realism_figures(j, fps)
             self.physical.append(fig)
             if real_joints is not None:
-                self.speed_pairs.append((fig["root_speed"], realism_figures(real_joints[i], fps)["root_speed"]))
+                self.speed_pairs.append((fig["root_speed"], root_speed(real_joints[i], fps)))
             if labels[i] is not None:
                 self.actions.append((labels[i], check_action(j, labels[i], fps)))
 
@@ -436,25 +434,8 @@ def run_evaluation(cfg: EvalConfig, gen=None) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    cfg, train_cfg = parse_config(argv)
+    cfg = parse_config(argv)
     torch.manual_seed(cfg.seed)
-    if cfg.train_evaluator:
-        info = DATASETS.get(cfg.dataset or "synthetic")
-        if info is None:
-            raise SystemExit(f"evaluate.py: --dataset must be one of {list(DATASETS)}, got {cfg.dataset!r}")
-        root = Path(cfg.data_root or info.default_root)
-        if info.name == "synthetic" and not root.exists():
-            from synthetic.build import ensure_dataset  # only the embedded dataset is generated
-            ensure_dataset(root)
-        train_evaluator(root, info, cfg.evaluator_dir, train_cfg, cfg.seed, cfg.device)
-        cfg = dataclasses.replace(cfg, dataset=info.name, data_root=str(root), ckpt="",
-                                  compare_split=cfg.compare_split or "train")
-        if cfg.replication_times > 0:  # one short check: real R-Precision and FID real test vs real train
-            run_evaluation(dataclasses.replace(cfg, replication_times=1))
-        print(f"evaluator ready in {cfg.evaluator_dir}/{evaluator_name(info)}. The full protocol (20 replications, "
-              f"MultiModality) of a model:\n  python evaluate.py --ckpt out/{info.name}/ckpt.pt\nthe real-motion "
-              f"table alone: python evaluate.py --dataset={info.name} --compare_split=train")
-        return
     gen = None
     if cfg.ckpt:
         from sample import load_generator  # the one interface to every model the project trains

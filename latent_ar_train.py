@@ -1,15 +1,14 @@
 """MoLingo's training: stage 1, the semantic-aligned autoencoder (motion_ae.py), then stage 2, the masked
-autoregressive generator over its latents (latent_ar.py), with the options, presets and run plumbing of both.
+autoregressive generator over its latents (latent_ar.py), with the options and presets of both.
 
 The model files hold the ideas; this file holds the loops. Stage 1 trains the SAE on crops with frame-label targets
 (LabelledMotions) and writes ae.pt; stage 2 encodes each step's crops with the frozen SAE, one posterior sample each (as
 the official mogen/core/molingo_trainer.py), trains the masked transformer and its flow head, and writes ckpt.pt (kind
-"latent_ar": everything sample.py needs). The run plumbing restates train.py's ideas for a pipeline of stages:
-`--key=value` options on named presets; torchrun data parallelism (NCCL on GPUs, gloo on the CPU) with the gradients
-averaged by one all_reduce per step; a data order that is a pure function of (seed, step, rank); per-process random
-states in every checkpoint, so `--resume` continues a stage exactly; atomic checkpoint writes by rank 0; a stage
-checkpoint that is finished is reused, an unfinished one continued (--resume) or started over, one made with other
-settings refused; the text-feature cache built once for all processes.
+"latent_ar": everything sample.py needs). Both stages run as train.py does, through runtime.py (options on named
+presets, torchrun with NCCL or gloo, per-process random states in every checkpoint so `--resume` continues a stage
+exactly, atomic writes by rank 0) and data.EpochSampler's data order; what is theirs alone: gradients averaged by one
+all_reduce per step (no DDP wrapper), and a stage checkpoint that is finished is reused, an unfinished one continued
+(--resume) or started over, one made with other settings refused.
 
     python train.py --method=latent_ar                         # both stages, CPU preset, embedded dataset
     python latent_ar_train.py --stage=ae --ae_steps=200        # only the autoencoder (motion_ae.py)
@@ -19,10 +18,8 @@ settings refused; the text-feature cache built once for all processes.
     torchrun --nproc_per_node=2 latent_ar_train.py             # both stages data-parallel (gloo on CPU, NCCL on GPU)
 Test: python -m pytest tests/test_latent_ar.py tests/test_motion_ae.py -q
 """
-import io
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -34,41 +31,19 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-import options
-from data import DATASETS, load_split, load_stats
+import runtime
+from runtime import (finish_distributed, gather_rng_states, pick_device, save_atomic, set_rng_state,
+                     setup_distributed)
+from data import DATASETS, EpochSampler, load_split, load_stats
 from latent_ar import NULL_PROMPT, MaskedLatentTransformer, training_loss
 from motion import recover_from_ric
 from motion_ae import MotionAE, ae_losses
-from text_encoder import TextEncoder, TextFeatureCache
+from text_encoder import TextEncoder, shared_cache
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Run plumbing shared by both stages: options, torchrun, random states, stage checkpoints
 # ----------------------------------------------------------------------------------------------------------------
-
-def pick_device(name: str) -> torch.device:
-    """"auto" -> cuda, then mps, then cpu; anything else as torch.device(name)."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-
-
-def setup_distributed(device_name: str) -> tuple[torch.device, int, int]:
-    """(device, rank, world). Under torchrun (WORLD_SIZE > 1) joins the process group: NCCL with GPU LOCAL_RANK when
-    CUDA is there and --device is auto or cuda, else gloo on the CPU. A plain run: (pick_device(device_name), 0, 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return pick_device(device_name), 0, 1
-    device = torch.device("cpu")
-    if torch.cuda.is_available() and device_name in ("auto", "cuda"):
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return device, dist.get_rank(), world
-
 
 def average_gradients(params: list, world: int) -> None:
     """DistributedDataParallel's gradient averaging, written out: one all_reduce of every gradient flattened, after
@@ -87,8 +62,7 @@ def average_gradients(params: list, world: int) -> None:
 def shard_batch(step: int, num_items: int, batch_size: int, rank: int = 0, world: int = 1,
                 seed: int = 0) -> tuple[int, list[int]]:
     """(epoch, item indices) of this process's batch at optimiser step `step`, a pure function of the arguments, so a
-    resumed run needs no sampler state. Epoch e shuffles with torch.randperm seeded seed + e, wraps to a multiple of
-    world, process r takes positions r, r + world, ... (DistributedSampler's rule), cut into whole batches (the
+    resumed run needs no sampler state: epoch e's order of data.EpochSampler (train.py's), cut into whole batches (the
     incomplete last one dropped). Raises SystemExit when a process would get no batch."""
     per_rank = math.ceil(num_items / world)
     per_epoch = per_rank // batch_size
@@ -96,57 +70,10 @@ def shard_batch(step: int, num_items: int, batch_size: int, rank: int = 0, world
         sys.exit(f"{num_items} training items over {world} process(es) give {per_rank} each, fewer than a batch of "
                  f"{batch_size}: lower the batch size")
     epoch, b = divmod(step, per_epoch)
-    order = torch.randperm(num_items, generator=torch.Generator().manual_seed(seed + epoch))
-    mine = order.repeat(math.ceil(per_rank * world / num_items))[:per_rank * world][rank::world]  # (per_rank,)
-    return epoch, mine[b * batch_size:(b + 1) * batch_size].tolist()
-
-
-def rng_state(device: torch.device) -> dict:
-    """This process's python and torch random states (and the GPU's); numpy's global generator draws nothing here."""
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-_HELD_WORKS: list = []  # this process's gather_rng_states work handles, released only once the group is destroyed
-
-
-def finish_distributed(world: int) -> None:
-    """End a torchrun run: a barrier (every rank past its last collective and rank 0's writes), then destroy the group.
-
-    No sleep is needed before the destroy, and none makes it safe: ~ProcessGroupGloo joins gloo's worker threads with
-    the GIL held, and a worker needs the GIL to drop the last reference to a finished work holding tensors made in
-    Python (py-spy, the hang seen in CI: ~AsyncAllgatherWork -> TensorImpl::decref_pyobject -> gil_scoped_acquire, in
-    the worker of the last all_gather_object, which drops its handles on return). gather_rng_states keeps its handles
-    in _HELD_WORKS until after the destroy and the barrier's tensor is made in C++, so those workers never hold the last
-    reference. (average_gradients' all_reduce still drops its handle: its worker would have to sleep through two
-    gathers and the barrier to be caught here.)"""
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    _HELD_WORKS.clear()
-
-
-def gather_rng_states(device: torch.device, world: int) -> list[dict]:
-    """Every process's rng_state, rank order (a collective under torchrun: all processes call it): two all_gathers,
-    byte counts, then the states as torch.save bytes padded to the longest, whose handles go to _HELD_WORKS (see
-    finish_distributed; dist.all_gather_object would drop them). train.py's gather_rng_states, restated so that this
-    file does not import train.py."""
-    if world == 1:
-        return [rng_state(device)]
-    buf = io.BytesIO()
-    torch.save(rng_state(device), buf)
-    mine = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8).to(device)       # (n_r,) this rank's bytes
-    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
-    _HELD_WORKS.append(dist.all_gather(sizes, torch.tensor([len(mine)], device=device), async_op=True))
-    _HELD_WORKS[-1].wait()
-    n = max(int(size) for size in sizes)
-    out = [torch.empty(n, dtype=torch.uint8, device=device) for _ in range(world)]          # (n,) per rank
-    _HELD_WORKS.append(dist.all_gather(out, torch.cat([mine, mine.new_zeros(n - len(mine))]), async_op=True))
-    _HELD_WORKS[-1].wait()
-    return [torch.load(io.BytesIO(o[:int(size)].cpu().numpy().tobytes()), weights_only=True)
-            for o, size in zip(out, sizes)]
+    sampler = EpochSampler(num_items, rank, world, seed=seed)                       # train.py's data order
+    sampler.set_epoch(epoch)
+    mine = [i for _, i in sampler]                                                   # (per_rank,) item indices
+    return epoch, mine[b * batch_size:(b + 1) * batch_size]
 
 
 def resume_or_seed(ckpt: dict | None, modules: dict, seed: int, rank: int, world: int, device) -> int:
@@ -159,21 +86,11 @@ def resume_or_seed(ckpt: dict | None, modules: dict, seed: int, rank: int, world
         module.load_state_dict(ckpt[key])
     states = ckpt["rng"] if isinstance(ckpt["rng"], list) else []
     if len(states) == world:
-        random.setstate(states[rank]["python"])
-        torch.set_rng_state(states[rank]["torch"])
-        if device.type == "cuda" and "cuda" in states[rank]:
-            torch.cuda.set_rng_state(states[rank]["cuda"], device)
+        set_rng_state(states[rank], device)
     elif rank == 0:
         print(f"--resume: the checkpoint holds random states of {len(states)} process(es), this run has {world}: "
               f"fresh seeds (weights and data order exact, noise draws not)")
     return ckpt["step"]
-
-
-def save_atomic(path: Path, state: dict) -> None:
-    """torch.save to a temp file, then rename: a killed save leaves the previous file intact."""
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def stage_checkpoint(path: Path, kind: str, cfg, keys: tuple, budget: int, master: bool, check=None):
@@ -212,29 +129,6 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
-def build_text_cache(name: str, max_length: int, cache_dir: str, captions: list[str], device, master: bool):
-    """Token states of `captions` from the frozen TextEncoder `name` ('' -> MiniLM), encoded once for all processes
-    (train.py's build_text_cache): rank 0 runs TextFeatureCache.build on `device` (batched, tqdm bar, streamed to
-    <cache_dir>); the other ranks stay out of any collective meanwhile (a long build would time a barrier out) and
-    poll for the cache's index file, written last, until it holds every caption; all memory-map one copy.
-    Returns the read-only cache (no encoder attached: a caption missing from it raises KeyError)."""
-    encoder = TextEncoder(name or None, max_length=max_length)
-    path = TextFeatureCache.default_path(cache_dir, encoder)
-    if master:
-        cache = TextFeatureCache.build(path, encoder.to(device), captions, progress=True)
-    else:
-        while True:
-            try:
-                cache = TextFeatureCache.load(path, encoder)
-                if set(captions) <= cache.index.keys():
-                    break
-            except (FileNotFoundError, RuntimeError, EOFError):                      # being replaced right now
-                pass
-            time.sleep(1.0)
-    cache.encoder = None
-    return cache
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -353,18 +247,18 @@ def gen_model_args(cfg: LatentARConfig, text_dim: int) -> dict:
 
 
 def parse_config(argv: list[str]) -> LatentARConfig:
-    """LatentARConfig from `--key=value` options (options.py) on top of a preset: --preset=<name>, else the paper
+    """LatentARConfig from `--key=value` options (runtime.py) on top of a preset: --preset=<name>, else the paper
     sizes for humanml3d and kit (DATASET_PRESETS), else cpu. --method=latent_ar is accepted, so that train.py hands
     its command line over as it is. SystemExit (one line) naming a bad key (with HINTS), value, preset or choice."""
-    raw = options.read(argv, "latent_ar_train.py")
+    raw = runtime.read(argv, "latent_ar_train.py")
     if raw.get("method", "latent_ar") != "latent_ar":
         sys.exit(f"latent_ar_train.py: --method must be latent_ar (train.py runs the others), got {raw['method']!r}")
     name = raw.get("preset") or DATASET_PRESETS.get(raw.get("dataset"), "cpu")
     if name not in PRESETS:
         sys.exit(f"latent_ar_train.py: --preset must be one of {list(PRESETS)}, got {name!r}")
-    cfg = options.parse(argv, LatentARConfig(), prog="latent_ar_train.py", preset=lambda _: PRESETS[name],
+    cfg = runtime.parse(argv, LatentARConfig(), prog="latent_ar_train.py", preset=lambda _: PRESETS[name],
                         extra=("preset", "method"), hints=HINTS)
-    options.check_choices(cfg, "latent_ar_train.py", dataset=DATASETS, stage=("all", "ae", "gen", "bench"),
+    runtime.check_choices(cfg, "latent_ar_train.py", dataset=DATASETS, stage=("all", "ae", "gen", "bench"),
                           text_cond=("cross", "single"), cfg_schedule=("constant", "linear"),
                           gen_latents=("posterior", "means"), decode_schedule=("molingo", "mar"),
                           precision=("fp32", "bf16"), bench_unet=("cpu", "paper"))
@@ -619,8 +513,8 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
     train_set.crop = True                     # from here on a key (epoch, i) draws the loader's crop of that epoch
     stats = latent_mean.to(device), latent_std.to(device)
     captions = [[c["caption"] for c in item["captions"]] for item in train_set.items]
-    cache = build_text_cache(cfg.text_encoder, cfg.text_max_length, cfg.cache_dir,
-                             [c for cs in captions for c in cs] + [NULL_PROMPT], device, master)
+    cache = shared_cache(TextEncoder(cfg.text_encoder or None, max_length=cfg.text_max_length), cfg.cache_dir,
+                         [c for cs in captions for c in cs] + [NULL_PROMPT], device, master)
 
     torch.manual_seed(cfg.seed)                                                       # the same weights everywhere
     margs = dict(gen_model_args(cfg, cache.dim), latent_dim=ae.latent_dim)

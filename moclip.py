@@ -307,7 +307,7 @@ def load_moclip(path, device="cpu") -> MoCLIP:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Training. It reads the project's data (data.py), scores retrieval with evaluator.py, builds the embedded dataset
-# (synthetic/) and reads options (options.py): those imports sit inside the functions below, so the model above copies
+# (synthetic/) and reads options (runtime.py): those imports sit inside the functions below, so the model above copies
 # out with text_encoder.py alone.
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -400,11 +400,11 @@ def train_moclip(cfg: MoCLIPConfig, progress: bool = True) -> Path:
 
 
 def parse_config(argv: list[str]) -> MoCLIPConfig:
-    """MoCLIPConfig from `--key=value` options (options.py); SystemExit naming a bad key, value or dataset."""
-    import options
+    """MoCLIPConfig from `--key=value` options (runtime.py); SystemExit naming a bad key, value or dataset."""
+    import runtime
     from data import DATASETS
-    cfg = options.parse(argv, MoCLIPConfig(), prog="moclip.py")
-    options.check_choices(cfg, "moclip.py", dataset=DATASETS)
+    cfg = runtime.parse(argv, MoCLIPConfig(), prog="moclip.py")
+    runtime.check_choices(cfg, "moclip.py", dataset=DATASETS)
     return cfg
 
 

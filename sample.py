@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-import options
+import runtime
 from data import DATASETS, feature_range, load_split
 from diffusion import GaussianDiffusion
 from latent_ar import NULL_PROMPT, MaskedLatentTransformer, sample_latents
@@ -334,8 +334,8 @@ class SampleConfig:
 
 
 def parse_config(argv: list[str]) -> SampleConfig:
-    """SampleConfig from `--key=value` options (options.py); SystemExit (one line) for a bad or missing option."""
-    args = options.parse(argv, SampleConfig(), prog="sample.py")
+    """SampleConfig from `--key=value` options (runtime.py); SystemExit (one line) for a bad or missing option."""
+    args = runtime.parse(argv, SampleConfig(), prog="sample.py")
     if not args.ckpt:
         raise SystemExit("sample.py: --ckpt is required (a checkpoint of train.py)")
     if bool(args.text) == bool(args.text_file):

@@ -25,10 +25,8 @@ dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the
 weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's and ATM's
 modules are training-only: every diffusion checkpoint samples with the baseline's network and cost.
 """
-import io
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -42,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 import diffusion as diffusion_lib
-import options
+import runtime
 from anchors import DualAnchors
 from atm_losses import VARIANTS, ATMLoss, CaptionEmbeddings, caption_similarity, sentence_embedder
 from data import (DATASETS, EpochSampler, Text2MotionDataset, batches_per_epoch, collate_fn, feature_range,
@@ -148,15 +146,15 @@ ANCHOR_LEVELS = ("down0", "down1", "down2", "down3", "mid")       # CondUnet1D r
 
 
 def parse_config(argv: list[str]) -> TrainConfig:
-    """TrainConfig from `--key=value` options (options.py) on top of the preset that --dataset names. SystemExit with
+    """TrainConfig from `--key=value` options (runtime.py) on top of the preset that --dataset names. SystemExit with
     one line naming an unknown key, a value that does not parse, or a switch outside its choices."""
     def preset(raw: dict) -> dict:
         dataset = raw.get("dataset") or "synthetic"
         if dataset not in PRESETS:
             sys.exit(f"train.py: --dataset must be one of {list(PRESETS)}, got {dataset!r}")
         return PRESETS[dataset]
-    cfg = options.parse(argv, TrainConfig(), prog="train.py", preset=preset)
-    options.check_choices(cfg, "train.py", method=METHODS, anchor_level=ANCHOR_LEVELS, precision=PRECISIONS,
+    cfg = runtime.parse(argv, TrainConfig(), prog="train.py", preset=preset)
+    runtime.check_choices(cfg, "train.py", method=METHODS, anchor_level=ANCHOR_LEVELS, precision=PRECISIONS,
                           anchor_weighting=("cosine", "static", "learnable"), atm_variant=VARIANTS)
     if cfg.atm_margin != "adaptive":
         try:
@@ -182,34 +180,9 @@ def resolve_method(cfg: TrainConfig) -> Method:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Run plumbing: devices and processes, random states, self-describing checkpoints, exact resume
+# The run: seeds, the dataset and MoCLIP on first use, self-describing checkpoints, exact resume (runtime.py
+# holds the devices, processes, random states and atomic writes every script shares)
 # ----------------------------------------------------------------------------------------------------------------
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def setup_distributed(cfg: TrainConfig) -> tuple[torch.device, int, int]:
-    """(device, rank, world). Under torchrun (WORLD_SIZE > 1) joins the process group: NCCL with GPU LOCAL_RANK when
-    CUDA is there and --device is auto or cuda, else gloo on the CPU. A plain run: (pick_device(cfg.device), 0, 1)."""
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return pick_device(cfg.device), rank, world
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return device, rank, world
-
 
 def prepare_run(cfg: TrainConfig, method: Method, rank: int, ddp: bool) -> tuple:
     """Seed this process (seed + rank), write <out_dir>/config.json, build the embedded dataset on first use and, for
@@ -224,6 +197,8 @@ def prepare_run(cfg: TrainConfig, method: Method, rank: int, ddp: bool) -> tuple
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        print(f"train.py: --method={cfg.method}, {cfg.steps} steps; the run writes {out_dir}/config.json (every "
+              f"option) and {out_dir}/ckpt.pt (every {cfg.save_every} steps and at the end)")
         if cfg.dataset == "synthetic":
             ensure_dataset(root, num_motions=cfg.num_motions, seed=cfg.data_seed)  # the embedded one: built once
     if ddp:
@@ -233,69 +208,6 @@ def prepare_run(cfg: TrainConfig, method: Method, rank: int, ddp: bool) -> tuple
         if rank == 0:
             (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))  # with the MoCLIP path
     return info, root, out_dir
-
-
-def numpy_rng_state() -> dict:
-    """numpy's global MT19937 state as tensors and ints, so checkpoints load with weights_only=True."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached)}
-
-
-def set_numpy_rng_state(state: dict) -> None:
-    np.random.set_state(("MT19937", state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
-                         state["cached_gaussian"]))
-
-
-def rng_state(device: torch.device) -> dict:
-    """This process's random states: python, numpy, torch CPU and, on a GPU, the device's CUDA generator (which draws
-    t, the noise and dropout there)."""
-    state = {"python": random.getstate(), "numpy": numpy_rng_state(), "torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict, device: torch.device) -> None:
-    random.setstate(state["python"])
-    set_numpy_rng_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def gather_rng_states(device: torch.device, world: int) -> tuple[list[dict], list]:
-    """Every process's rng_state in rank order (a collective under torchrun: every rank calls it), and the handles of
-    the two all_gathers that moved them: byte counts, then the states as torch.save bytes padded to the longest.
-
-    Hold the handles until the group's gloo worker threads are joined: that keeps the DDP teardown from deadlocking.
-    A gloo worker that drops the last reference to a finished work holding tensors made in Python takes the GIL to do
-    it (py-spy: ~AsyncAllgatherWork -> TensorImpl::decref_pyobject -> gil_scoped_acquire, even while Python still
-    holds the tensors), and ~ProcessGroupGloo joins the workers with the GIL held. dist.all_gather_object drops its
-    handles on return, so its worker may drop last, and a sleep before the destroy only made that unlikely; with the
-    handle held the worker's reference is never the last one, so no worker waits for the GIL, whatever the timing.
-    """
-    if world == 1:
-        return [rng_state(device)], []
-    buf = io.BytesIO()
-    torch.save(rng_state(device), buf)
-    mine = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8).to(device)       # (n_r,) this rank's bytes
-    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
-    works = [dist.all_gather(sizes, torch.tensor([len(mine)], device=device), async_op=True)]
-    works[0].wait()
-    n = max(int(size) for size in sizes)
-    out = [torch.empty(n, dtype=torch.uint8, device=device) for _ in range(world)]          # (n,) per rank
-    works.append(dist.all_gather(out, torch.cat([mine, mine.new_zeros(n - len(mine))]), async_op=True))
-    works[1].wait()
-    return [torch.load(io.BytesIO(o[:int(size)].cpu().numpy().tobytes()), weights_only=True)
-            for o, size in zip(out, sizes)], works
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a killed save leaves the previous checkpoint intact (temp file, then rename)."""
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -329,7 +241,7 @@ def resume(path: Path, cfg: TrainConfig, margs: dict, modules: dict, rank: int, 
             module.load_state_dict(ckpt[key])
     states = ckpt["rng"] if isinstance(ckpt["rng"], list) else [ckpt["rng"]]  # one entry per rank
     if len(states) == world:
-        set_rng_state(states[rank], device)
+        runtime.set_rng_state(states[rank], device)
     elif master:
         print(f"--resume: {path} holds random states of {len(states)} process(es), this run has {world}: "
               f"continuing with fresh seeds (weights and data order exact, noise draws not)")
@@ -454,14 +366,15 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def log_line(step: int, cfg: TrainConfig, avg: dict, anchors, atm_stats, lr: float, dt: float, world: int) -> str:
-    """One log line: the loss terms averaged since the last line (avg: name -> float), lr, ms/step, samples/s."""
+    """One log line: the loss terms averaged since the last line (avg: name -> float; L_DDPM is the masked x0 MSE,
+    L_fre / L_tem LUMA's anchor terms before their weight zeta(n)), lr, ms/step, samples/s."""
     extra = "" if anchors is None else \
         f" | L_fre {avg['L_fre']:.4f} | L_tem {avg['L_tem']:.4f} | zeta {anchors.weight(step):.3f}"
     if "L_inter" in avg:
         gate, excluded, none = atm_stats
         extra += (f" | L_inter {avg['L_inter']:.4f} | L_intra {avg['L_intra']:.4f} | gate {gate:.2f} excluded "
                   f"{excluded:.2f} no-j {none:.1f}")
-    return (f"step {step:>6}/{cfg.steps} | loss {avg['L_DDPM']:.4f}{extra} | lr {lr:.2e} | {dt * 1000:.1f} ms/step | "
+    return (f"step {step:>6}/{cfg.steps} | L_DDPM {avg['L_DDPM']:.4f}{extra} | lr {lr:.2e} | {dt * 1000:.1f} ms/step | "
             f"{cfg.batch_size * world / dt:.1f} samples/s")
 
 
@@ -476,14 +389,14 @@ def run_summary(cfg: TrainConfig, cache, model: torch.nn.Module, device: torch.d
 # ----------------------------------------------------------------------------------------------------------------
 
 def main(argv: list[str]) -> None:
-    if options.read(argv, "train.py").get("method") == "latent_ar":  # MoLingo: two stages, their own loop and options
+    if runtime.read(argv, "train.py").get("method") == "latent_ar":  # MoLingo: two stages, their own loop and options
         from latent_ar_train import main as latent_ar_main
         return latent_ar_main(argv)
     cfg = parse_config(argv)
     method = resolve_method(cfg)
     diffusion_lib.SYNC_CHECKS = cfg.debug
     # ----------------------------------------------------------------------------------------------- setup
-    device, rank, world = setup_distributed(cfg)
+    device, rank, world = runtime.setup_distributed(cfg.device)
     ddp, master = world > 1, rank == 0
     info, root, out_dir = prepare_run(cfg, method, rank, ddp)
     # ------------------------------------------------------------------------------------------------ data
@@ -515,25 +428,23 @@ def main(argv: list[str]) -> None:
         print(f"dataset {cfg.dataset} at {root}: {len(train_set)} training items, D={info.feat_dim}; " + run_summary(
             cfg, cache, model, device, world))
 
-    def checkpoint() -> list:
-        """Every rank calls this (it gathers each rank's random states); rank 0 writes. Returns the gather's handles."""
-        states, handles = gather_rng_states(device, world)
+    def checkpoint() -> None:
+        """Every rank calls this (it gathers each rank's random states); rank 0 writes."""
+        states = runtime.gather_rng_states(device, world)
         if master:
-            save_checkpoint(ckpt_path, {
+            runtime.save_atomic(ckpt_path, {
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                 "config": asdict(cfg), "model_args": margs, "step": step, "mean": torch.from_numpy(mean),
                 "std": torch.from_numpy(std), "text_encoder": cfg.text_encoder, "data_root": str(root),
                 "x0_range": torch.from_numpy(x0_range), "rng": states,
                 "anchors": anchors.state_dict() if anchors is not None else None,
                 "moclip": moclip_record, "text_tower": text_tower})
-        return handles
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     level = ANCHOR_LEVELS.index(cfg.anchor_level)                        # the U-Net feature the anchors read
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
     t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)     # atm_stats: gate, excluded, no valid j
-    works = []                                                           # every gather's handles, held to the end
     while step < cfg.steps:
         sampler.set_epoch(epoch, skip=done * cfg.batch_size)
         for batch in loader:
@@ -582,18 +493,13 @@ def main(argv: list[str]) -> None:
                                    world), flush=True)
                 t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)
             if step % cfg.save_every == 0 or step == cfg.steps:
-                works += checkpoint()
+                checkpoint()
             if step >= cfg.steps:
                 break
         epoch, done = epoch + 1, 0
     if master:
         print(f"done: {ckpt_path}")
-    # No sleep: `works` holds every gather's handles (gather_rng_states) until the group's gloo threads are joined, and
-    # DDP's and the barrier's works hold only C++ tensors. The barrier: every rank past rank 0's last write.
-    if ddp:
-        dist.barrier()
-        dist.destroy_process_group()
-        del net, anchor_net  # the group's last owners (the reducers): its gloo threads are joined here, not at return
+    runtime.finish_distributed(world)  # a barrier, then the group destroyed; no sleep needed (see runtime.py)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-import options
+import runtime
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 
@@ -54,7 +54,7 @@ def run(cfg: BenchConfig, method: str) -> float:
 
 
 def main(argv: list[str]) -> None:
-    cfg = options.parse(argv, BenchConfig(), prog="lab/benchmark.py")
+    cfg = runtime.parse(argv, BenchConfig(), prog="lab/benchmark.py")
     methods = cfg.methods.split(",")
     if any(m != "baseline" for m in methods) and not Path(cfg.moclip).is_file():
         raise SystemExit(f"benchmark.py: --moclip={cfg.moclip} does not exist; train one with python moclip.py")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import options
+import runtime
 from dct import dct, energy_fraction
 from synthetic.build import ensure_dataset
 
@@ -49,8 +49,8 @@ def load_windows(root: Path, split: str, window: int = 196) -> torch.Tensor:
 
 
 def main(argv: list[str]) -> None:
-    cfg = options.parse(argv, SpectrumConfig(), prog="lab/dct_spectrum.py")
-    options.check_choices(cfg, "lab/dct_spectrum.py", dataset=("synthetic", "humanml3d", "kit"))
+    cfg = runtime.parse(argv, SpectrumConfig(), prog="lab/dct_spectrum.py")
+    runtime.check_choices(cfg, "lab/dct_spectrum.py", dataset=("synthetic", "humanml3d", "kit"))
     default = {"synthetic": "dataset/Synthetic", "humanml3d": "dataset/HumanML3D", "kit": "dataset/KIT-ML"}
     root = Path(cfg.data_root or default[cfg.dataset])
     if cfg.dataset == "synthetic" and not cfg.data_root:

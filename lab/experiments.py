@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import options
+import runtime
 from lab import results
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
@@ -111,8 +111,8 @@ class ExperimentsConfig:
 
 
 def parse_config(argv: list[str]) -> ExperimentsConfig:
-    """ExperimentsConfig from `--key=value` options (options.py); SystemExit naming an unknown key or a bad value."""
-    return options.parse(argv, ExperimentsConfig(), prog="lab/experiments.py")
+    """ExperimentsConfig from `--key=value` options (runtime.py); SystemExit naming an unknown key or a bad value."""
+    return runtime.parse(argv, ExperimentsConfig(), prog="lab/experiments.py")
 
 
 def slug(name: str) -> str:

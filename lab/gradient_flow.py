@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-import options
+import runtime
 
 
 @dataclass
@@ -71,9 +71,9 @@ class GradFlowConfig:
 
 
 def parse_config(argv: list[str]) -> GradFlowConfig:
-    """GradFlowConfig from `--key=value` options (options.py); SystemExit naming a bad key, value or choice."""
-    cfg = options.parse(argv, GradFlowConfig(), prog="lab/gradient_flow.py")
-    options.check_choices(cfg, "lab/gradient_flow.py", weights=("model", "ema"), group_by=("part", "level"))
+    """GradFlowConfig from `--key=value` options (runtime.py); SystemExit naming a bad key, value or choice."""
+    cfg = runtime.parse(argv, GradFlowConfig(), prog="lab/gradient_flow.py")
+    runtime.check_choices(cfg, "lab/gradient_flow.py", weights=("model", "ema"), group_by=("part", "level"))
     return cfg
 
 

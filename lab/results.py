@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import options
+import runtime
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 RESULTS = ROOT / "results"
@@ -401,7 +401,7 @@ class ResultsConfig:
 
 
 def main(argv: list[str]) -> None:
-    args = options.parse(argv, ResultsConfig(), prog="lab/results.py")
+    args = runtime.parse(argv, ResultsConfig(), prog="lab/results.py")
     meta_keys = ("method", "seed", "steps", "note", "git_commit", "flags", "evaluator_sha256", "guidance",
                  "clip_denoised")
     target = Path(args.results_dir) / "RESULTS.md"

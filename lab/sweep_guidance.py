@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 import evaluate
-import options
+import runtime
 from lab import results as result_rows
 from evaluate import EvalConfig
 
@@ -161,14 +161,15 @@ def prompt_speeds(gen, sweep: SweepConfig, seed: int = 0) -> str:
                                  seed=seed, **extra)
                 joints = [recover_from_ric(f, gen.info.joints_num) for f in gen.denormalize(x)]
                 cells.append(f"{np.mean([root_speed(j) for j in joints]):.2f}")
-            lines.append(f"| {g:g} | {'n/a' if clip is None else 'yes' if clip else 'no'} | " + " | ".join(cells) + " |")
+            clamp = "n/a" if clip is None else "yes" if clip else "no"
+            lines.append(f"| {g:g} | {clamp} | " + " | ".join(cells) + " |")
     table = "Mean root speed (m/s), " + f"{sweep.prompt_samples} samples a prompt, 120 frames\n\n" + "\n".join(lines)
     print(table, flush=True)
     return table + "\n"
 
 
 def main(argv: list[str]) -> None:
-    cfg, sweep = options.parse(argv, EvalConfig(), SweepConfig(), prog="lab/sweep_guidance.py")
+    cfg, sweep = runtime.parse(argv, EvalConfig(), SweepConfig(), prog="lab/sweep_guidance.py")
     if not cfg.ckpt:
         raise SystemExit("sweep_guidance.py: --ckpt is required (the train.py checkpoint whose guidance is chosen)")
     from sample import load_generator

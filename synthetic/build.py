@@ -41,7 +41,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from tqdm import tqdm
 
-import options
+import runtime
 from motion import SKELETONS, extract_features, feature_slices, mirror_joints, recover_from_ric, uniform_skeleton
 from synthetic.actions import (CHANNELS, FPS, LOCKING, MOVING, NEUTRAL_ARM, PRIMITIVES, WEIGHTS, Controls,
                                action_label, sample_params, smoothstep, write_primitive)
@@ -481,7 +481,7 @@ class BuildConfig:
 
 def main(argv: list[str] | None = None) -> None:
     """python -m synthetic [--root=...] [--num_motions=...] [--seed=...] [--workers=...] [--stats]"""
-    args = options.parse(sys.argv[1:] if argv is None else argv, BuildConfig(), prog="python -m synthetic")
+    args = runtime.parse(sys.argv[1:] if argv is None else argv, BuildConfig(), prog="python -m synthetic")
     if args.num_motions < 4:
         raise SystemExit(f"synthetic/build.py: --num_motions must be >= 4 (one per split), got {args.num_motions}")
     root = ensure_dataset(args.root, num_motions=args.num_motions, seed=args.seed, workers=args.workers)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from synthetic import action_checks
-from synthetic.action_checks import CHECKS, SIDES, calibrate, check_action, facing, parse_label, real_clips
+from synthetic.action_checks import CHECKS, SIDES, calibrate, check_action, parse_label, real_clips
+from synthetic.kinematics import facing
 from motion import mirror_joints, recover_from_ric, uniform_skeleton
 from synthetic.build import ensure_dataset
 

@@ -18,9 +18,9 @@ import evaluate
 from data import DATASETS, load_split
 from evaluate import (EvalConfig, calculate_activation_statistics, calculate_diversity, calculate_frechet_distance,
                       calculate_multimodality, euclidean_distance_matrix, get_metric_statistics, run_evaluation)
-from evaluator import (POS_enumerator, T2M_FINEST_SIZE, EvalDataset, Evaluator, TrainEvaluatorConfig,
-                       WordVectorizer, calculate_top_k, check_official_checkpoint, eval_collate, load_evaluator,
-                       retrieval_metrics, save_vocabulary, train_evaluator)
+from evaluator import (POS_enumerator, T2M_FINEST_SIZE, EvalDataset, Evaluator, WordVectorizer, calculate_top_k,
+                       check_official_checkpoint, eval_collate, load_evaluator, retrieval_metrics, save_vocabulary)
+from lab.train_evaluator import TrainEvaluatorConfig, train_evaluator
 
 INFO = DATASETS["synthetic"]
 D = INFO.feat_dim
@@ -227,7 +227,7 @@ def test_missing_files_message_lists_every_path(tmp_path):
     for p in ("t2m/text_mot_match/model/finest.tar", "t2m/meta/mean.npy", "t2m/meta/std.npy",
               "glove/our_vab_data.npy", "glove/our_vab_words.pkl", "glove/our_vab_idx.pkl"):
         assert str(tmp_path / p) in msg
-    with pytest.raises(FileNotFoundError, match="--train_evaluator --dataset=synthetic"):
+    with pytest.raises(FileNotFoundError, match="lab.train_evaluator --dataset=synthetic"):
         load_evaluator(tmp_path, "synthetic", 263)
 
 
@@ -387,15 +387,15 @@ def test_protocol_with_stand_in_generators(trained, tmp_path):
 
 def test_cli_parser_and_real_only_evaluation(trained, tmp_path):
     root, d, _ = trained
-    cfg, tcfg = evaluate.parse_config(["--replication_times=1", "--compare_split", "train", "--match_epochs=3",
-                                       "--train_evaluator", f"--evaluator_dir={d}", f"--data_root={root}",
-                                       f"--out_dir={tmp_path}", "--diversity_times=20"])
-    assert (cfg.replication_times, cfg.compare_split, cfg.train_evaluator, tcfg.match_epochs) == (1, "train", True, 3)
+    cfg = evaluate.parse_config(["--replication_times=1", "--compare_split", "train", f"--evaluator_dir={d}",
+                                 f"--data_root={root}", f"--out_dir={tmp_path}", "--diversity_times=20"])
+    assert (cfg.replication_times, cfg.compare_split) == (1, "train")
     with pytest.raises(SystemExit, match="unknown option --bogus"):
         evaluate.parse_config(["--bogus=1"])
     with pytest.raises(SystemExit, match="not a valid int"):
         evaluate.parse_config(["--replication_times=many"])
-    cfg.train_evaluator = False
+    with pytest.raises(SystemExit, match="python -m lab.train_evaluator"):      # the old flag says where it went
+        evaluate.parse_config(["--train_evaluator"])
     result = run_evaluation(cfg)
     assert set(result["summary"]) == {"Real motion", "Real motion (train split)"}
 
@@ -425,8 +425,9 @@ def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained,
     table = sweep_guidance.sweep_guidance(cfg, sweep, gen)
     from lab import results
     rows = results.read_rows(tmp_path / "res" / "guidance_sweep.csv")            # one result row per setting + real
-    assert len(rows) == 6 and {r["row"] for r in rows} == {"guidance 1", "Real motion", "guidance 1.5", "guidance 3.5",
-                                                           "guidance 1.5, CFG rescale 0.7", "guidance 1, CFG rescale 0.7"}
+    names = {"guidance 1", "Real motion", "guidance 1.5", "guidance 3.5", "guidance 1.5, CFG rescale 0.7",
+             "guidance 1, CFG rescale 0.7"}
+    assert len(rows) == 6 and {r["row"] for r in rows} == names
     assert {r["split"] for r in rows} == {"val"} and all(r["replications"] == "2" for r in rows)
     assert len(rows[0]["evaluator_sha256"]) == 64 and rows[0]["fid"] and rows[1]["method"] == "real"
     assert (tmp_path / "res" / "RESULTS.md").read_text() == results.render(tmp_path / "res")
