@@ -230,10 +230,10 @@ def generator_settings(cfg: EvalConfig, gen) -> dict:
     if gen is None:
         return {}
     conf = getattr(gen, "config", {})
-    latent = not hasattr(gen, "x0_range")
-    clip = "n/a" if latent else cfg.clip_denoised or ("on" if conf.get("clip_denoised", True) else "off")
-    return {"method": conf.get("method", "latent_ar" if latent else "baseline"),
-            "guidance": cfg.guidance if cfg.guidance >= 0 else conf.get("guidance", ""), "clip_denoised": clip}
+    clamps = getattr(gen, "clamps_x0", False)
+    clip = cfg.clip_denoised or ("on" if conf.get("clip_denoised", True) else "off") if clamps else "n/a"
+    return {"method": getattr(gen, "method", ""), "guidance": cfg.guidance if cfg.guidance >= 0 else
+            conf.get("guidance", ""), "clip_denoised": clip}
 
 
 def file_sha256(path) -> str:

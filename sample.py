@@ -54,10 +54,14 @@ class Generator:
 
     Attributes: dataset (str), data_root (str), info (data.DatasetInfo), mean, std (np.float32 (D,), the generator's
     normalisation, feat_bias included), config (the training config dict), device, precision ("fp32" | "bf16": the
-    U-Net's autocast; default the training run's precision on CUDA, fp32 elsewhere; settable)."""
+    U-Net's autocast; default the training run's precision on CUDA, fp32 elsewhere; settable), method (train.py's
+    --method), clamps_x0 (True: sampling can clamp x0 predictions, generate's clip_denoised)."""
+
+    clamps_x0 = True
 
     def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
         self.config, self.device = ckpt["config"], device
+        self.method = self.config.get("method", "baseline")
         self.precision = self.config.get("precision", "fp32") if device.type == "cuda" else "fp32"
         self.dataset, self.data_root = self.config["dataset"], ckpt["data_root"]
         self.info = DATASETS[self.dataset]
@@ -136,7 +140,10 @@ class LatentARGenerator:
     """A latent_ar checkpoint behind sample.Generator's interface: captions and lengths in, normalised features out.
 
     Attributes: dataset, data_root, info, mean, std (np.float32 (D,), the SAE's normalisation), config, device,
-    precision ("fp32" | "bf16": autocast of the transformer and flow head; default the run's on CUDA, else fp32)."""
+    precision ("fp32" | "bf16": autocast of the transformer and flow head; default the run's on CUDA, else fp32),
+    method ("latent_ar"), clamps_x0 (False: no x0 prediction to clamp; generate takes no clip_denoised)."""
+
+    clamps_x0, method = False, "latent_ar"
 
     def __init__(self, ckpt: dict, device: torch.device, use_ema: bool = True):
         if ckpt.get("kind") != "latent_ar":

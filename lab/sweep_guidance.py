@@ -151,7 +151,7 @@ def prompt_speeds(gen, sweep: SweepConfig, seed: int = 0) -> str:
     scales = [float(g) for g in sweep.scales.split(",")]
     lines = ["| guidance | clamp x0 | " + " | ".join(f"{text} (data {np.mean(speeds.get(a, [np.nan])):.2f})"
                                                      for text, a in pairs) + " |", "|---" * (len(pairs) + 2) + "|"]
-    clamps = (True, False) if hasattr(gen, "x0_range") else (None,)  # latent_ar has no x0 clamp
+    clamps = (True, False) if getattr(gen, "clamps_x0", False) else (None,)  # latent_ar has no x0 clamp
     for g in scales:
         for clip in clamps:
             cells = []
