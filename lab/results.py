@@ -61,12 +61,14 @@ TABLES = {
     "guidance_sweep": ("Guidance on the validation split (LUMA, the CPU default)",
                        "The classifier-free guidance scale chosen on val, never on test (lab/sweep_guidance.py)."),
     "guidance_sweep_latent_ar": ("Guidance on the validation split (latent_ar, MoLingo's generator)",
-                                 "sweep_guidance.py on the 400 + 400-step aligned, cross-attention run, seed 0; "
+                                 "python -m lab.sweep_guidance on the 400 + 400-step aligned, cross-attention run, "
+                                 "seed 0; "
                                  "the comparison's latent_ar rows use the scale chosen here."),
     "latent_ar": ("MoLingo's comparison (latent_ar) beside the U-Net rows",
-                  "experiments.py --table=latent_ar; generator trained on fresh posterior samples of crops unless "
-                  "the row says 'means'."),
-    "convergence": ("Convergence (LUMA Fig. 4)", "experiments.py --table=convergence."),
+                  "python -m lab.experiments --table=latent_ar; generator trained on fresh posterior samples of "
+                  "crops unless the row says 'means'. Not a converged comparison: one seed at 400 steps, where FID "
+                  "is still falling steeply (issue 22 runs it at the plateau with 3 seeds)."),
+    "convergence": ("Convergence (LUMA Fig. 4)", "python -m lab.experiments --table=convergence."),
 }
 
 
