@@ -37,10 +37,10 @@ def test_train_default_dataset_builds_and_checkpoints(work):
     # the train split's per-dimension range of normalised features, which sampling clamps x0 predictions to
     lo, hi = ckpt["x0_range"]
     assert lo.shape == (263,) and (lo <= hi).all() and (hi - lo > 0).sum() > 200
-    # the log reports loss, lr, ms/step and samples/s, and the loss is a finite number
+    # the log reports L_DDPM, lr, ms/step and samples/s, and the loss is a finite number
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("step")]
     assert len(lines) == 6 and all("ms/step" in ln and "samples/s" in ln and "lr" in ln for ln in lines)
-    assert np.isfinite(float(lines[-1].split("loss")[1].split("|")[0]))
+    assert np.isfinite(float(lines[-1].split("L_DDPM")[1].split("|")[0]))
     assert (work / "run" / "config.json").is_file()
 
 
