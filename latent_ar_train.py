@@ -215,6 +215,7 @@ class LatentARConfig(AEConfig):
     gen_weight_decay: float = 0.02    # AdamW, matrices only (official add_weight_decay)
     gen_grad_clip: float = 3.0        # global gradient-norm clip
     ema_decay: float = 0.995          # EMA of the generator's weights, updated every step (sampled by default)
+    ema_warmup: bool = True           # decay min(ema_decay, (1+n)/(10+n)), 0 at the first update (diffusers EMAModel)
     # sampling defaults stored in the checkpoint
     decode_iters: int = 16            # K masked-decoding iterations (official 49 // 3 = 16)
     decode_schedule: str = "molingo"  # molingo (official: 49 tokens, 16 iterations mask 49, 49, 48, ..., 5, 1) | mar
@@ -569,9 +570,7 @@ def train_generator(cfg: LatentARConfig, device: torch.device, rank: int = 0, wo
         torch.nn.utils.clip_grad_norm_(params, cfg.gen_grad_clip)
         opt.step()
         step, n, loss_sum = step + 1, n + 1, loss_sum + loss.item()
-        with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), params):
-                p_ema.lerp_(p, 1.0 - cfg.ema_decay)
+        runtime.ema_update(ema, model, runtime.ema_decay(step, cfg.ema_decay, cfg.ema_warmup))   # warmed up
         if master and (step % cfg.log_every == 0 or step == cfg.gen_steps):
             dt = (time.time() - t0) / n
             print(f"gen step {step:>6}/{cfg.gen_steps} | loss {loss_sum / n:.4f} | lr {lr:.2e} | "

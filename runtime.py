@@ -16,7 +16,8 @@ An unknown key stops the script with one line naming it and the valid keys.
 Processes: `device=auto` picks cuda, then mps, then cpu; under torchrun every process joins one group (NCCL on GPUs,
 gloo on the CPU). Random states: every checkpoint holds each process's python, numpy, torch (and CUDA) states,
 gathered by all processes (gather_rng_states), so a resumed run continues exactly. Checkpoints are written atomically
-(save_atomic: a temp file, then a rename), so a killed save leaves the previous one intact.
+(save_atomic: a temp file, then a rename), so a killed save leaves the previous one intact. Weight averaging:
+ema_decay (diffusers' warm-up) and ema_update, shared by both training loops.
 
 Test: python -m pytest -q tests/test_runtime.py tests/test_resume.py
 """
@@ -203,6 +204,34 @@ def gather_rng_states(device: torch.device, world: int) -> list[dict]:
     _HELD_WORKS[-1].wait()
     return [torch.load(io.BytesIO(o[:int(size)].cpu().numpy().tobytes()), weights_only=True)
             for o, size in zip(out, sizes)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Weight averaging (the EMA that sampling uses)
+# ----------------------------------------------------------------------------------------------------------------
+def ema_decay(update: int, decay: float, warmup: bool = True) -> float:
+    """The decay of the EMA's `update`-th update (int, 1 for the first).
+
+    warmup=True is diffusers' EMAModel.get_decay (update_after_step=0, use_ema_warmup=False): 0.0 at the first update,
+    so the average starts from the weights after one optimiser step, not from the random initialisation; then
+    min(decay, (1 + n) / (10 + n)) with n = update - 1 (0.182, 0.25, 0.308, ...; 0.995 is reached at n = 1,790).
+    warmup=False: `decay` from the first update, so after N updates the average still holds decay**N of the
+    initialisation (0.995**400 = 13.5%). Raises ValueError when update < 1."""
+    if update < 1:
+        raise ValueError(f"ema_decay: update must be >= 1 (the first update is 1), got {update}")
+    if not warmup:
+        return decay
+    n = update - 1
+    return 0.0 if n == 0 else min(decay, (1 + n) / (10 + n))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for every parameter (one torch._foreach_lerp_ over the list, the
+    same arithmetic as a lerp_ per tensor); buffers are copied. The two modules must have the same architecture."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
 
 
 # ----------------------------------------------------------------------------------------------------------------

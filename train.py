@@ -92,6 +92,7 @@ class TrainConfig:
     grad_clip: float = 1.0            # global gradient-norm clip
     ema_decay: float = 0.995          # EMA decay per EMA update
     ema_every: int = 1                # steps between EMA updates
+    ema_warmup: bool = True           # decay min(ema_decay, (1+n)/(10+n)), 0 at the first update (diffusers EMAModel)
     # sampling defaults stored in the checkpoint (sample.py / evaluate.py use them unless overridden)
     sampler: str = "sde-dpm++2m-karras"  # sde-dpm++2m-karras (StableMoFusion) | dpm++2m | ddpm
     sample_steps: int = 10            # solver steps
@@ -131,7 +132,8 @@ class TrainConfig:
 
 # Paper configuration: StableMoFusion defaults (options/train_options.py), also LUMA's baseline (Sec. 4.1: AdamW
 # 2e-4, batch 64, 50k steps, condition mask 0.1). EMA every 32 steps with decay 0.993173 is StableMoFusion's
-# AveragedModel setting.
+# AveragedModel setting; the warm-up (ema_warmup, diffusers' rule) reaches 0.993173 at update 1,310 (step 41,920),
+# --ema_warmup=false keeps the decay constant from the first update.
 # precision bf16 (StableMoFusion trains in fp32): on a 4090 bf16 tensor cores run at twice the TF32/fp32 rate
 # (165 vs 83 TFLOPS dense) and halve activation memory on a 24 GB card; bf16 keeps fp32's exponent range, so no loss
 # scaling, and weights, AdamW, the loss, EMA, the guidance combination and the solver stay fp32 (--precision=fp32: paper).
@@ -353,18 +355,8 @@ def build_atm(cfg: TrainConfig, info, device: torch.device, moclip_model, captio
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# EMA and the log line
+# The log line
 # ----------------------------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for the parameters; buffers copied."""
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
-
-
 def log_line(step: int, cfg: TrainConfig, avg: dict, anchors, atm_stats, lr: float, dt: float, world: int) -> str:
     """One log line: the loss terms averaged since the last line (avg: name -> float; L_DDPM is the masked x0 MSE,
     L_fre / L_tem LUMA's anchor terms before their weight zeta(n)), lr, ms/step, samples/s."""
@@ -483,8 +475,8 @@ def main(argv: list[str]) -> None:
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             step += 1
-            if step % cfg.ema_every == 0:
-                ema_update(ema, model, cfg.ema_decay)
+            if step % cfg.ema_every == 0:  # the EMA's (step / ema_every)-th update, warmed up (runtime.ema_decay)
+                runtime.ema_update(ema, model, runtime.ema_decay(step // cfg.ema_every, cfg.ema_decay, cfg.ema_warmup))
             sums, n_sum = {k: sums.get(k, 0) + v.detach() for k, v in losses.items()}, n_sum + 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 if master:

@@ -75,3 +75,33 @@ def test_random_states_round_trip_and_atomic_save(tmp_path):
     runtime.set_rng_state(torch.load(tmp_path / "ckpt.pt", weights_only=True)["rng"][0], device)
     again = (random.random(), float(np.random.rand()), torch.rand(3))
     assert first[:2] == again[:2] and torch.equal(first[2], again[2])            # python, numpy and torch restored
+
+
+def test_ema_warmup_matches_diffusers_and_plain_decay_without_it():
+    import torch
+    diffusers = pytest.importorskip("diffusers.training_utils")
+    torch.manual_seed(0)
+    net = lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))  # noqa
+    model, ema, plain = net(), net(), net()
+    ema.load_state_dict(model.state_dict())
+    plain.load_state_dict(model.state_dict())
+    manual = [p.detach().clone() for p in model.parameters()]          # decay 0.995 from the first update, by hand
+    reference = diffusers.EMAModel(model.parameters(), decay=0.995)   # update_after_step 0, (1+n)/(10+n) warm-up
+    for update in range(1, 41):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))                             # an "optimiser step"
+        model.train()(torch.randn(5, 4))                                # BatchNorm's running stats move: a buffer
+        reference.step(model.parameters())
+        runtime.ema_update(ema, model, runtime.ema_decay(update, 0.995))
+        runtime.ema_update(plain, model, runtime.ema_decay(update, 0.995, warmup=False))
+        manual = [m.lerp_(p.detach(), 0.005) for m, p in zip(manual, model.parameters())]
+        for ours, theirs in zip(ema.parameters(), reference.shadow_params):
+            torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+        assert all(torch.equal(ours, m) for ours, m in zip(plain.parameters(), manual))
+        assert all(torch.equal(b, c) for b, c in zip(ema.buffers(), model.buffers()))
+    # the first update copies the weights (nothing of the initialisation is left); the decay then climbs to 0.995
+    assert runtime.ema_decay(1, 0.995) == 0.0 and runtime.ema_decay(2, 0.995) == pytest.approx(2 / 11)
+    assert runtime.ema_decay(1791, 0.995) == 0.995 and runtime.ema_decay(1790, 0.995) < 0.995
+    with pytest.raises(ValueError, match="update must be >= 1"):
+        runtime.ema_decay(0, 0.995)

@@ -44,6 +44,16 @@ def test_train_default_dataset_builds_and_checkpoints(work):
     assert (work / "run" / "config.json").is_file()
 
 
+def test_ema_starts_from_the_weights_after_the_first_step(work):
+    """The EMA's warm-up (runtime.ema_decay) is wired in: its first update has decay 0, so after one step the EMA
+    is the model itself (decay 0.995 would keep 99.5% of the initialisation)."""
+    work, _ = work
+    run(ROOT / "train.py", "--data_root=synth", "--num_motions=24", "--steps=1", "--out_dir=run_one", *TINY, cwd=work)
+    ckpt = torch.load(work / "run_one" / "ckpt.pt", map_location="cpu", weights_only=True)
+    assert ckpt["config"]["ema_warmup"] is True
+    assert all(torch.equal(ckpt["ema"][k], v) for k, v in ckpt["model"].items())
+
+
 def test_sample_writes_features_joints_and_animation(work):
     work, _ = work
     proc = run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person jumps in place", "--length=50",
