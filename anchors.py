@@ -41,6 +41,11 @@ Choices the paper leaves open, made here and why:
      against L_DDPM (sec. 4; Appendix D's grid, Table 9, does not say which loss it ran) is not an epsilon run's:
      next to it the anchors weigh more at small t, where the x0 error is the smaller, and less at large t.
 
+  7. Length-bucketed batches (train.py's default on the CPU) are cropped to their longest clip, so the feature has
+     fewer than T' frames and x0 fewer than the window's N. The feature is zero-padded to T' (the frames the U-Net
+     did not compute read as zeros, the frame positions unchanged) and x0 to N, so the DCT-II target of eq. 8 is the
+     fixed-window target exactly: x0 is zero past every clip's length in both cases (a test checks the equality).
+
 The projectors exist only in training: they read a U-Net feature and write nothing back, so a LUMA checkpoint samples
 with exactly the baseline's network and cost (train.py saves the U-Net alone).
 
@@ -146,18 +151,22 @@ class DualAnchors(nn.Module):
     channels, frames: C and T' of the anchor feature; stride: input frames per anchor frame (2**level);
     feat_dim: d_m (263 / 251); num_coeffs: k (64); embed_dim: D_a of f_tem (MoCLIP); time_dim: d_emb of e(t);
     use_fre / use_tem: keep each anchor (Table 2's "w/o L_fre", "w/o L_tem"); film: FiLM on (Table 2 "w/o FiLM");
-    weighting: "cosine" | "static" | "learnable" (Table 4). Raises ValueError for an unknown weighting or k > window.
+    weighting: "cosine" | "static" | "learnable" (Table 4); window: N, the training window in input frames (196),
+    to which a cropped x0 is zero-padded (choice 7; None: x0 is taken as it comes). Raises ValueError for an unknown
+    weighting or k > window.
     """
 
     def __init__(self, channels: int, frames: int, stride: int, feat_dim: int, num_coeffs: int = 64,
                  embed_dim: int = 512, time_dim: int = 512, hidden: int | None = None, use_fre: bool = True,
                  use_tem: bool = True, film: bool = True, weighting: str = "cosine",
-                 lambda_fre: float = 0.1, lambda_tem: float = 0.5, decay_steps: int = 1000):
+                 lambda_fre: float = 0.1, lambda_tem: float = 0.5, decay_steps: int = 1000,
+                 window: int | None = None):
         super().__init__()
         if weighting not in WEIGHTINGS:
             raise ValueError(f"anchors.py: weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         hidden = hidden or min(channels, 256)
         self.num_coeffs, self.stride, self.time_dim, self.weighting = num_coeffs, stride, time_dim, weighting
+        self.frames, self.window = frames, window
         self.use_fre, self.use_tem, self.film = use_fre, use_tem, film
         self.lambda_fre, self.lambda_tem, self.decay_steps = lambda_fre, lambda_tem, decay_steps
         self.P = FrequencyProjector(channels, frames, feat_dim, num_coeffs, hidden) if use_fre else None
@@ -186,11 +195,15 @@ class DualAnchors(nn.Module):
     def forward(self, h, t, x0, lengths=None, tem_target=None) -> dict:
         """The anchor losses of one training batch (forward, so that DistributedDataParallel can wrap the module).
 
-        x0: (B, N, d_m) clean normalised motion, zero-padded to the training window N (196); tem_target: (B, D_a)
-        f_tem(x0) from the frozen MoCLIP motion encoder (required when the temporal anchor is on).
+        x0: (B, N, d_m) clean normalised motion zero-padded to the window N (196), or cropped (choice 7);
+        tem_target: (B, D_a) f_tem(x0) from the frozen MoCLIP motion encoder (required when the temporal anchor is on).
         Returns {"fre": L_fre (eq. 8, mean per coefficient), "tem": L_tem (eq. 9, batch mean)} as 0-dim tensors
         (0 for a switched-off anchor). Raises ValueError when tem_target is missing or has the wrong shape.
         """
+        if h.shape[-1] < self.frames:                        # a batch cropped to its longest clip (choice 7)
+            h = F.pad(h, (0, self.frames - h.shape[-1]))
+        if self.window is not None and x0.shape[1] < self.window:
+            x0 = F.pad(x0, (0, 0, 0, self.window - x0.shape[1]))                         # (B, N, d_m), zeros
         z_fre, z_tem = self.project(h, t, lengths)
         zero = h.new_zeros(())
         out = {"fre": zero, "tem": zero}

@@ -319,6 +319,11 @@ class Text2MotionDataset(Dataset):
         """Every distinct caption string of the split, in item order (for precomputing text features once)."""
         return list(dict.fromkeys(c["caption"] for item in self.items for c in item["captions"]))
 
+    def lengths(self) -> list[int]:
+        """Frames each item is served with (its length capped by the window; the evaluator-style unit-length crop may
+        take up to two units fewer): the sort key of EpochSampler's length buckets."""
+        return [min(len(item["motion"]), self.max_motion_length) for item in self.items]
+
     def __getitem__(self, idx) -> dict:
         """idx: an int (caption and crop from the dataset's running generator, see the class docstring), or a key
         (epoch, i): then they come from numpy default_rng([seed, epoch, i]), a pure function of the key, so a
@@ -388,12 +393,35 @@ class EpochSampler(torch.utils.data.Sampler):
     by wrapping to a multiple of `world`, and rank r takes positions r, r + world, ... The first `skip` keys are
     left out: the items a resumed run already consumed. The keys carry the epoch to the dataset, whose caption and
     crop draws then depend on the key only (data.Text2MotionDataset.__getitem__), so resume repeats them exactly.
+
+    Length buckets (lengths given, pool > 0): the rank's shuffled keys are cut into pools of pool * batch_size, each
+    pool is sorted by length (longest first) and cut into batches, and the pool's full batches are shuffled
+    (a generator seeded by seed, epoch and rank); an incomplete batch can only come last. A batch then holds clips of
+    similar length, so cropping it to its longest clip (train.py) drops most of the padding. lengths: frames of each
+    item as it will be served (at most the training window); batch_size must be the DataLoader's. The same "bucket
+    by length within a shuffled pool" as torchtext's BucketIterator and fairseq's length-grouped batches.
     """
 
-    def __init__(self, num_items: int, rank: int = 0, world: int = 1, seed: int = 0):
+    def __init__(self, num_items: int, rank: int = 0, world: int = 1, seed: int = 0,
+                 lengths: list[int] | None = None, batch_size: int = 1, pool: int = 0):
+        if lengths is not None and len(lengths) != num_items:
+            raise ValueError(f"EpochSampler: {len(lengths)} lengths for {num_items} items")
         self.num_items, self.rank, self.world, self.seed = num_items, rank, world, seed
+        self.lengths, self.batch_size, self.pool = lengths, batch_size, pool
         self.per_rank = math.ceil(num_items / world)
         self.epoch, self.skip = 0, 0
+
+    def bucket(self, mine: list[int]) -> list[int]:
+        """The rank's keys regrouped into length-sorted batches (see the class docstring); a permutation of `mine`."""
+        g = torch.Generator().manual_seed((self.seed + self.epoch) * 100_003 + self.rank)
+        size, out = self.pool * self.batch_size, []
+        for start in range(0, len(mine), size):
+            chunk = sorted(mine[start:start + size], key=lambda i: -self.lengths[i])     # stable: ties keep order
+            batches = [chunk[b:b + self.batch_size] for b in range(0, len(chunk), self.batch_size)]
+            full = [b for b in batches if len(b) == self.batch_size]
+            out += [i for j in torch.randperm(len(full), generator=g).tolist() for i in full[j]]
+            out += [i for b in batches if len(b) < self.batch_size for i in b]          # the last pool's remainder
+        return out
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip
@@ -402,6 +430,8 @@ class EpochSampler(torch.utils.data.Sampler):
         order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         order = order.repeat(math.ceil(self.per_rank * self.world / self.num_items))[:self.per_rank * self.world]
         mine = order[self.rank::self.world].tolist()
+        if self.lengths is not None and self.pool > 0:
+            mine = self.bucket(mine)
         return iter([(self.epoch, i) for i in mine[self.skip:]])
 
     def __len__(self) -> int:

@@ -10,20 +10,22 @@
     python train.py --resume                         # continue <out_dir>/ckpt.pt after a crash or kill
     torchrun --nproc_per_node=2 train.py --steps=10  # DistributedDataParallel (gloo on CPU, nccl on GPU)
 
-The training loop is written out in main(). Each step samples a batch, looks up its captions' text states (a frozen
+The training loop is written out in main(). Each step samples a batch (on the CPU preset one of clips of similar
+length, cropped to its longest: --length_buckets, data.EpochSampler), looks up its captions' text states (a frozen
 text encoder run once per caption, float16, one memory-mapped cache shared by all processes) and does the diffusion
 step in the open: t ~ U{0..T-1}, eps, x_t = q_sample(x0, t, eps), the U-Net's x0 prediction from (x_t, t, text) with
-the caption dropped for 10% of the rows (classifier-free guidance), then each loss term by name: L_DDPM, the masked x0
-MSE (StableMoFusion trainers/ddpm_trainer.py); LUMA's L_fre and L_tem from training-only anchors on one U-Net feature,
-weighted by zeta(n) (eq. 10); ATM's L_inter and L_intra on the x0 prediction, measured by the frozen MoCLIP, on the
-captioned rows only (eq. 8). --method is resolved once into the switches of `Method` (which losses, which text tower);
---method=latent_ar hands the command line to latent_ar_train.py. AdamW with lr x0.9 every 5k steps, gradient clipping,
-EMA. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema, optimizer, config, step, rng, statistics, and for
-LUMA the fine-tuned MoCLIP text tower its U-Net reads) is written atomically: it is the model, sampled anywhere alone.
-Resume is exact: the checkpoint holds every rank's python/numpy/torch/CUDA random states, and the data order and the
-dataset's draws are functions of (seed, epoch, rank), so a resumed run skips the consumed batches and ends with the
-weights of an uninterrupted one (tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's and ATM's
-modules are training-only: every diffusion checkpoint samples with the baseline's network and cost.
+the caption dropped for 10% of the rows (classifier-free guidance), then each loss term by name: L_DDPM, the masked
+x0 MSE (StableMoFusion trainers/ddpm_trainer.py); LUMA's L_fre and L_tem from training-only anchors on one U-Net
+feature, weighted by zeta(n) (eq. 10); ATM's L_inter and L_intra on the x0 prediction, measured by the frozen
+MoCLIP, on the captioned rows only (eq. 8). --method is resolved once into the switches of `Method` (which losses,
+which text tower); --method=latent_ar hands the command line to latent_ar_train.py. AdamW (fused) with lr x0.9 every
+5k steps, gradient clipping, EMA with warm-up. One self-describing checkpoint `<out_dir>/ckpt.pt` (model, ema,
+optimizer, config, step, rng, statistics, and for LUMA the fine-tuned MoCLIP text tower its U-Net reads) is written
+atomically: it is the model, sampled anywhere alone. Resume is exact: the checkpoint holds every rank's
+python/numpy/torch/CUDA random states, and the data order and the dataset's draws are functions of (seed, epoch,
+rank), so a resumed run skips the consumed batches and ends with the weights of an uninterrupted one
+(tests/test_resume.py). --precision=bf16 autocasts the U-Net only. LUMA's and ATM's modules are training-only: every
+diffusion checkpoint samples with the baseline's network and cost.
 """
 import json
 import math
@@ -85,6 +87,8 @@ class TrainConfig:
     # optimisation
     steps: int = 1200                 # optimiser steps
     batch_size: int = 32              # per process
+    length_buckets: int = 16          # batches of similar length (sorted in pools of this many batches), each cropped
+                                      # to its longest clip; 0: every batch padded to the 196-frame window (StableMoFusion)
     lr: float = 4e-4                  # AdamW learning rate
     weight_decay: float = 0.01        # AdamW weight decay
     lr_decay: float = 0.9             # lr multiplied by this ...
@@ -140,7 +144,7 @@ class TrainConfig:
 PAPER = dict({k: v for k, v in PRESETS_UNET["paper"].items() if k in TrainConfig.__dataclass_fields__},
              text_encoder="openai/clip-vit-base-patch32", steps=50_000, batch_size=64, lr=2e-4, lr_decay_every=5_000,
              ema_decay=0.993173, ema_every=32, log_every=100, save_every=2_500, num_workers=4, precision="bf16",
-             guidance=2.5)
+             guidance=2.5, length_buckets=0)
 PRESETS = {"synthetic": {}, "humanml3d": dict(PAPER, dataset="humanml3d"), "kit": dict(PAPER, dataset="kit")}
 METHODS = ("luma", "baseline", "atm", "luma+atm", "latent_ar")
 PRECISIONS = ("fp32", "bf16")
@@ -261,7 +265,8 @@ def build_loader(cfg: TrainConfig, train_set, rank: int, world: int, device: tor
     and the loader has its own generator, so creating an epoch's iterator draws nothing from the global RNG (exact
     resume)."""
     per_epoch, drop_last = batches_per_epoch(len(train_set), cfg.batch_size, world)
-    sampler = EpochSampler(len(train_set), rank, world, seed=cfg.seed)
+    sampler = EpochSampler(len(train_set), rank, world, seed=cfg.seed, lengths=train_set.lengths(),
+                           batch_size=cfg.batch_size, pool=cfg.length_buckets)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                         collate_fn=collate_fn, drop_last=drop_last, pin_memory=device.type == "cuda",
                         persistent_workers=cfg.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
@@ -337,7 +342,7 @@ def build_anchors(cfg: TrainConfig, margs: dict, info, embed_dim: int) -> DualAn
     return DualAnchors(channels, t_pad // 2 ** level, 2 ** level, info.feat_dim, cfg.dct_k, embed_dim, cfg.time_dim,
                        use_fre=cfg.anchor_fre, use_tem=cfg.anchor_tem, film=cfg.anchor_film,
                        weighting=cfg.anchor_weighting, lambda_fre=cfg.lambda_fre, lambda_tem=cfg.lambda_tem,
-                       decay_steps=cfg.anchor_decay_steps or cfg.steps)
+                       decay_steps=cfg.anchor_decay_steps or cfg.steps, window=info.max_motion_length)
 
 
 def build_atm(cfg: TrainConfig, info, device: torch.device, moclip_model, captions: list[str]):
@@ -410,7 +415,8 @@ def main(argv: list[str]) -> None:
     atm, sbert, moclip_text = build_atm(cfg, info, device, moclip_model, train_set.captions()) \
         if method.atm else (None, None, None)                             # the checkpoint's U-Net is the baseline's
     params = list(model.parameters()) + (list(anchors.parameters()) if anchors is not None else [])
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,  # fused: one kernel over all
+                                  fused=device.type in ("cpu", "cuda"))          # parameters, not ~10 ops per tensor
     ckpt_path = out_dir / "ckpt.pt"
     step = resume(ckpt_path, cfg, margs, {"model": model, "ema": ema, "anchors": anchors, "optimizer": optimizer},
                   rank, world, device, master)
@@ -441,7 +447,9 @@ def main(argv: list[str]) -> None:
         sampler.set_epoch(epoch, skip=done * cfg.batch_size)
         for batch in loader:
             # The host waits for the device only at log steps, and in ATM's mining (its rates are read with .item()).
-            x0, mask, lengths = (batch[k].to(device, non_blocking=True) for k in ("motion", "mask", "length"))
+            crop = int(batch["length"].max()) if cfg.length_buckets else None   # length buckets: no padding column
+            x0, mask = batch["motion"][:, :crop], batch["mask"][:, :crop]        # the longest clip's frames only
+            x0, mask, lengths = (v.to(device, non_blocking=True) for v in (x0, mask, batch["length"]))
             text, text_mask = text_states(cache, batch["caption"], device)       # (B, L, C), (B, L); x0 (B, T, D)
             lr = cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_every)          # StepLR, stateless so resume is exact
             for group in optimizer.param_groups:
@@ -472,7 +480,7 @@ def main(argv: list[str]) -> None:
                 atm_stats += [terms["gate_rate"], terms["excluded_rate"], terms["no_valid"]]
             optimizer.zero_grad(set_to_none=True)
             total.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)  # one norm kernel per list
             optimizer.step()
             step += 1
             if step % cfg.ema_every == 0:  # the EMA's (step / ema_every)-th update, warmed up (runtime.ema_decay)

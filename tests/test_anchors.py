@@ -93,3 +93,21 @@ def test_frequency_target_is_the_dct_of_the_padded_window():
     basis = basis * torch.tensor([(1 / 196) ** 0.5] + [(2 / 196) ** 0.5] * 7)[:, None]   # eq. 16-17, (K, N)
     expected = ((z_fre - torch.einsum("kn,bnd->bkd", basis, x0)) ** 2).mean()
     torch.testing.assert_close(a(h, t, x0)["fre"], expected)
+
+
+def test_a_batch_cropped_to_its_longest_clip_gets_the_fixed_window_target():
+    """Choice 7: with window=196 a cropped batch (x0 of 88 frames, the feature's 11 of 26 frames) is zero-padded, so
+    both losses equal those of the full window whose frames past the crop are zeros; without the window the DCT
+    would run over 88 frames and differ."""
+    torch.manual_seed(0)
+    a = DualAnchors(4, 26, 8, 3, 8, 2, 16, window=196)
+    x0 = torch.zeros(2, 196, 3)
+    x0[0, :88], x0[1, :60] = torch.randn(88, 3), torch.randn(60, 3)                   # the batch's longest: 88
+    h = torch.zeros(2, 4, 26)
+    h[..., :11] = torch.randn(2, 4, 11)                                                # 88 frames -> 96 -> 11 at /8
+    t, lengths, target = torch.tensor([3, 700]), torch.tensor([88, 60]), torch.randn(2, 2)
+    full = a(h, t, x0, lengths, target)
+    cropped = a(h[..., :11], t, x0[:, :88], lengths, target)
+    assert all(torch.equal(full[k], cropped[k]) for k in ("fre", "tem"))
+    a.window = None
+    assert not torch.allclose(a(h[..., :11], t, x0[:, :88], lengths, target)["fre"], full["fre"])

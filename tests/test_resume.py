@@ -90,3 +90,31 @@ def test_epoch_sampler_order_shards_and_skip():
     assert list(again) == shards[1][3:] and len(again) == 1
     order = [i for _, i in data.EpochSampler(1000, 0, 1, seed=0)]
     assert order != sorted(order) and sorted(order) == list(range(1000))      # shuffled
+
+
+def test_length_buckets_group_similar_lengths_and_keep_the_epoch():
+    import numpy as np
+    import data
+    lengths = np.random.default_rng(0).integers(40, 197, 1000).tolist()
+    plain = [i for _, i in data.EpochSampler(1000, 0, 1, seed=0)]
+    shards = [[i for _, i in data.EpochSampler(1000, r, 2, seed=0, lengths=lengths, batch_size=32, pool=4)]
+              for r in range(2)]
+    plain_shards = [[i for _, i in data.EpochSampler(1000, r, 2, seed=0)] for r in range(2)]
+    for mine, ref in zip(shards, plain_shards):   # the same items per rank, each once: a reordering of the epoch
+        assert sorted(mine) == sorted(ref) and len(mine) == 500
+    mine = shards[0]
+    batches = [mine[b:b + 32] for b in range(0, 480, 32)]                     # 15 full batches, then 20 items
+    spread = lambda idx: max(lengths[i] for i in idx) - min(lengths[i] for i in idx)  # noqa: E731
+    assert np.mean([spread(b) for b in batches]) < 0.3 * np.mean(
+        [spread(plain[b:b + 32]) for b in range(0, 480, 32)])               # far less padding per batch
+    pools = [sorted(mine[p:p + 128]) for p in range(0, 384, 128)]
+    assert pools == [sorted(plain_shards[0][p:p + 128]) for p in range(0, 384, 128)]  # batches stay in their pool
+    assert [lengths[b[0]] for b in batches[:4]] != sorted([lengths[b[0]] for b in batches[:4]], reverse=True) \
+        or [lengths[b[0]] for b in batches[4:8]] != sorted([lengths[b[0]] for b in batches[4:8]], reverse=True)
+    again = data.EpochSampler(1000, 0, 2, seed=0, lengths=lengths, batch_size=32, pool=4)
+    again.set_epoch(0, skip=64)                                                # resume: the rest of the same order
+    assert [i for _, i in again] == mine[64:]
+    again.set_epoch(1)
+    assert [i for _, i in again] != mine
+    with pytest.raises(ValueError, match="3 lengths for 1000 items"):
+        data.EpochSampler(1000, lengths=[1, 2, 3])
