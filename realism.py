@@ -1,4 +1,5 @@
-"""Physical plausibility of a motion, measured on its joints: foot skating, ground penetration, floating, root speed.
+"""Physical plausibility of a motion, measured on its joints: foot skating, ground penetration, floating, root speed;
+and one repair, planted feet pinned.
 
 The standard text-to-motion metrics (evaluate.py) compare embeddings; they do not see a walk that slides its feet
 or travels at seven times the data's speed. These figures read recovered joints (T, 22, 3) in metres, y up, 20 fps.
@@ -27,6 +28,9 @@ clip touches y = 0 and a generated one is judged against the same plane (no per-
   floating as they do in PhysDiff. Compare a model's row with the real motion's row, not with 0.
 - root_speed: mean horizontal speed of the pelvis (m/s); root_speed_fidelity compares a generated motion's with
   the real motion its caption belongs to (ratio of means over all pairs, and mean absolute error in m/s).
+
+- clean_foot_contacts (a repair, not a figure): pins each foot the motion's own contact channels plant and lets
+  the leg follow by two-bone IK (sample.py --foot_cleanup).
 
 Real data, mean over motions: the real HumanML3D sample's 8 motions (new_joint_vecs through recover_from_ric) read
 GMD skating 0.110 (the 7 with a new_joints/ file 0.061), penetration 0.0 mm, floating 15.1 mm; the embedded
@@ -143,6 +147,91 @@ def root_speed_fidelity(generated, real) -> dict:
         raise ValueError(f"realism.py: root_speed_fidelity needs two equal (N,) arrays, real mean > 0; got {g.shape}, "
                          f"{r.shape}")
     return {"root_speed_ratio": float(g.mean() / r.mean()), "root_speed_MAE": float(np.abs(g - r).mean())}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Repair: planted feet pinned, the legs following by two-bone IK
+# ----------------------------------------------------------------------------------------------------------------
+LEGS = {"t2m": ((1, 4, 7, (10,)), (2, 5, 8, (11,))),           # (hip, knee, ankle, foot joints), left then right:
+        "kit": ((16, 17, 18, (19, 20)), (11, 12, 13, (14, 15)))}  # the order of the foot_contact channels
+
+
+def planted_intervals(contact: np.ndarray, min_frames: int = 2) -> list[tuple[int, int]]:
+    """[start, stop) frame intervals where contact (T,) bool holds for at least min_frames frames in a row."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], contact.astype(np.int8), [0]])))
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_frames]
+
+
+def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray) -> tuple:
+    """Analytic two-bone IK: (knee', ankle') with |knee' - hip| and |ankle' - knee'| the bone lengths of (hip, knee,
+    ankle) and ankle' = target, or the reachable point nearest it on the hip -> target line (the leg stretched or
+    folded to 1e-4 units short of its limits). The knee stays in the plane of hip, target and the old knee, on the old
+    knee's side (the pole). Arrays (..., 3) in one unit; returns two arrays of that shape."""
+    l1 = np.linalg.norm(knee - hip, axis=-1, keepdims=True)
+    l2 = np.linalg.norm(ankle - knee, axis=-1, keepdims=True)
+    to = target - hip
+    d = np.linalg.norm(to, axis=-1, keepdims=True)
+    u = to / np.maximum(d, 1e-9)                                           # hip -> target direction
+    d = np.clip(d, np.abs(l1 - l2) + 1e-4, l1 + l2 - 1e-4)
+    a = (l1 ** 2 - l2 ** 2 + d ** 2) / (2 * d)                             # along u, hip to the knee's foot point
+    h = np.sqrt(np.maximum(l1 ** 2 - a ** 2, 0.0))                         # the knee's distance from the line
+    pole = (knee - hip) - ((knee - hip) * u).sum(-1, keepdims=True) * u    # the old knee, off the line
+    w = pole / np.maximum(np.linalg.norm(pole, axis=-1, keepdims=True), 1e-9)
+    return hip + a * u + h * w, hip + d * u
+
+
+def clean_foot_contacts(joints, contacts, kind: str = "t2m", blend: int = 4, min_frames: int = 2,
+                        height: float = CONTACT_HEIGHT) -> np.ndarray:
+    """Pin each planted foot to one ground position and let the leg follow; the pelvis path and the upper body stay.
+
+    joints (T, J, 3) positions (t2m: metres, kit: millimetres), y up; contacts (T, 4) the motion's foot_contact
+    feature channels (left ankle/heel, left toe, right ankle/heel, right toe; HumanML3D extract_features' fid_l,
+    fid_r), a foot planted where the mean of its two channels exceeds 0.5 for at least min_frames frames. In each
+    planted interval the foot (ankle and the joints below it) is moved rigidly so that the ankle sits at its mean
+    position over the interval and the foot keeps its mean ankle -> toe offset; over `blend` frames on either side
+    the correction fades linearly to zero. The knee follows by two_bone_ik from the unchanged hip (bone lengths
+    kept; an unreachable target leaves the ankle on the hip -> target line). Frames no interval or blend reaches are
+    returned unchanged, bit for bit. Returns float64 (T, J, 3) in the input's unit. After the footskate cleanups of
+    the motion-synthesis literature (Kovar et al. 2002, "Footskate cleanup for motion capture editing": pinned
+    constraints, analytic IK, blended ends); StableMoFusion's own cleanup (utils/footskate_clean.py) needs a
+    ground-reaction network and SMPL-H, unavailable here. Raises ValueError on malformed joints or contacts."""
+    j = np.array(joints, np.float64)
+    c = np.asarray(contacts, np.float64)
+    if kind not in LEGS or j.ndim != 3 or j.shape[-1] != 3 or j.shape[1] <= max(LEGS[kind][0][0], LEGS[kind][1][0]):
+        raise ValueError(f"realism.py: clean_foot_contacts needs joints (T, J, 3) of a {list(LEGS)} skeleton, got "
+                         f"{j.shape} kind {kind!r}")
+    if c.shape != (len(j), 4):
+        raise ValueError(f"realism.py: contacts must be the (T, 4) foot_contact channels, got {c.shape} for "
+                         f"T = {len(j)}")
+    T = len(j)
+    for side, (hip, knee, ankle, foot) in enumerate(LEGS[kind]):
+        offset = np.zeros((T, 3))                                          # the ankle's correction per frame
+        weight = np.zeros(T)
+        pinned_foot = {}
+        low = j[:, [ankle, *foot], 1].min(-1) < height / UNIT[kind]        # the foot's lowest joint near the floor
+        for a, b in planted_intervals((c[:, 2 * side:2 * side + 2].mean(-1) > 0.5) & low, min_frames):
+            target = j[a:b, ankle].mean(0)
+            offset[a:b], weight[a:b] = target - j[a:b, ankle], 1.0
+            for f in foot:                                                 # the foot's mean shape over the interval
+                pinned_foot.setdefault(f, []).append((a, b, (j[a:b, f] - j[a:b, ankle]).mean(0)))
+            for k in range(1, blend + 1):                                  # fade the ends' corrections out
+                w = 1 - k / (blend + 1)
+                for t, edge in ((a - k, a), (b - 1 + k, b - 1)):
+                    if 0 <= t < T and w > weight[t]:
+                        offset[t], weight[t] = w * offset[edge], w
+        moved = weight > 0
+        if not moved.any():
+            continue
+        new_knee, new_ankle = two_bone_ik(j[moved, hip], j[moved, knee], j[moved, ankle],
+                                          j[moved, ankle] + offset[moved])
+        shift = new_ankle - j[moved, ankle]                                # what the ankle really moved
+        for f in foot:
+            j[moved, f] += shift
+        j[moved, knee], j[moved, ankle] = new_knee, new_ankle
+        for f, spans in pinned_foot.items():                               # inside the intervals: the mean shape
+            for a, b, rel in spans:                                        # hung from the pinned ankle
+                j[a:b, f] = j[a:b, ankle] + rel
+    return j
 
 
 def describe(joints, fps: float = 20.0, kind: str = "t2m") -> str:

@@ -2,6 +2,7 @@
 
     python sample.py --ckpt out/synthetic/ckpt.pt --text "a person jumps in place"
     python sample.py --ckpt out/synthetic/ckpt.pt --text "a person walks in a circle" --bvh
+    python sample.py --ckpt out/synthetic/ckpt.pt --text "a person walks forward" --foot_cleanup  # feet pinned
     python sample.py --ckpt out/synthetic/ckpt.pt --text_file prompts.txt --num_samples 3 --batch_size 32 --seed 1
         # prompts.txt: one prompt a line, optional "#length" (frames, or seconds with an "s": "a man runs#6s")
     python sample.py --ckpt out/humanml3d/ckpt.pt --text "a person kicks" --length 4s --sampler dpm++2m --steps 20
@@ -9,6 +10,7 @@
 For every prompt and sample it writes into --out_dir (default <ckpt dir>/samples/):
     <i>_<slug>_<j>.npy         motion features (T, D), de-normalised: the dataset's own feature space (new_joint_vecs)
     <i>_<slug>_<j>_joints.npy  joint positions (T, J, 3) in metres (KIT: millimetres), recover_from_ric of the features
+                               (--foot_cleanup: planted feet pinned, realism.clean_foot_contacts; pictures, BVH too)
     <i>_<slug>_<j>.png         filmstrip: side and front views, the root path from above (render.py)
     <i>_<slug>_<j>.mp4 / .gif  animation (mp4 when ffmpeg is on PATH)
     <i>_<slug>_<j>.bvh         with --bvh: the motion on the dataset's skeleton, centimetres, Y up (bvh.py)
@@ -40,7 +42,7 @@ from latent_ar import NULL_PROMPT, MaskedLatentTransformer, sample_latents
 from moclip import tower_for_checkpoint, tower_from_state
 from motion import recover_from_ric
 from motion_ae import MotionAE
-from realism import describe
+from realism import clean_foot_contacts, describe
 from render import render_animation, render_filmstrip
 from text_encoder import TextEncoder, as_cached
 from unet import CondUnet1D
@@ -338,6 +340,8 @@ class SampleConfig:
     precision: str | None = None      # fp32 | bf16: U-Net autocast (default: the checkpoint's on CUDA, fp32 elsewhere)
     no_render: bool = False           # no filmstrip and animation
     bvh: bool = False                 # also write a .bvh per motion (needs: pip install bvhio)
+    foot_cleanup: bool = False        # pin the feet the contact channels plant (realism.clean_foot_contacts) in the
+                                      # joints, pictures and BVH; the features .npy stay the model's output
 
 
 def parse_config(argv: list[str]) -> SampleConfig:
@@ -399,6 +403,9 @@ def main(argv: list[str]) -> None:
                          guidance_rescale=args.guidance_rescale)
         features = gen.denormalize(x)                                              # (B, T, D)
         joints = recover_from_ric(features, gen.info.joints_num)                   # (B, T, J, 3)
+        if args.foot_cleanup:  # planted feet pinned, the legs by two-bone IK; the contacts are the last 4 channels
+            joints = np.stack([clean_foot_contacts(j, f[:, -4:], kind=gen.info.kind) for j, f in zip(joints, features)]
+                              ).astype(joints.dtype)
         seconds["sampling"] += time.perf_counter() - start
         for b, (i, j, text, frames) in enumerate(rows):
             slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "prompt"

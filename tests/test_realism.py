@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.ndimage import uniform_filter1d
 
-from realism import (describe, distance_travelled, floating_mm, foot_skating, penetration_mm, realism_figures,
-                     root_speed, root_speed_fidelity, segment_skating, skating_ratio)
+from realism import (clean_foot_contacts, describe, distance_travelled, floating_mm, foot_skating, penetration_mm,
+                     realism_figures, root_speed, root_speed_fidelity, segment_skating, skating_ratio, two_bone_ik)
 from unet import CondUnet1D
 
 
@@ -181,3 +181,77 @@ def test_the_real_humanml3d_sample_on_its_floor(hml3d_sample):
     assert len(figs) == 8 and all(f["penetration_mm"] < 1e-3 for f in figs)  # floor = the clip's lowest joint
     assert np.mean([f["skating_ratio"] for f in figs]) == pytest.approx(0.110, abs=0.0005)  # realism.py docstring
     assert np.mean([f["floating_mm"] for f in figs]) == pytest.approx(15.1, abs=0.05)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The contact cleanup (clean_foot_contacts): a sliding walk pinned, a jump left alone
+# ----------------------------------------------------------------------------------------------------------------
+LEG = {"hip": [(1, 0.1), (2, -0.1)], "knee": (4, 5), "ankle": (7, 8), "toe": (10, 11)}
+
+
+def body(T, root_z, foot_lift=None):
+    """(T, 22, 3) joints: a rigid upright body whose pelvis is at (0, 0.95, root_z[t]); legs hip (0.9 m) -> knee
+    (0.48, bent 0.15 forward) -> ankle (0.07) -> toe (0.02, 0.12 ahead); every other joint 0.1-0.6 m above the
+    pelvis. foot_lift (T,) raises both feet and knees (a jump's flight)."""
+    j = np.zeros((T, 22, 3))
+    j[:, :, 1] = 1.0 + 0.03 * np.arange(22)[None]
+    j[:, 0] = np.stack([np.zeros(T), np.full(T, 0.95), root_z], -1)
+    for (hip, x), knee, ankle, toe in zip(LEG["hip"], LEG["knee"], LEG["ankle"], LEG["toe"]):
+        for joint, y, dz in ((hip, 0.9, 0.0), (knee, 0.48, 0.15), (ankle, 0.07, 0.0), (toe, 0.02, 0.12)):
+            j[:, joint] = np.stack([np.full(T, x), np.full(T, y), root_z + dz], -1)
+    if foot_lift is not None:
+        j[:, [4, 5, 7, 8, 10, 11], 1] += foot_lift[:, None]
+    return j
+
+
+def test_a_sliding_walk_gets_its_planted_feet_pinned():
+    T = 60
+    j = body(T, 0.6 * np.arange(T) / 20.0)                    # glides forward at 0.6 m/s, feet never lifted
+    contacts = np.zeros((T, 4))
+    for k, start in enumerate(range(0, T, 10)):               # left planted, then right, 10 frames each
+        contacts[start:start + 10, 2 * (k % 2):2 * (k % 2) + 2] = 1.0
+    clean = clean_foot_contacts(j, contacts, blend=3)
+    before, after = foot_skating(j), foot_skating(clean)
+    for k, start in enumerate(range(0, T, 10)):
+        side, toe = k % 2, LEG["toe"][k % 2]
+        pinned = clean[start:start + 10, toe]
+        assert np.abs(pinned - pinned[0]).max() < 1e-9             # the planted toe does not move at all
+        assert before[start:start + 9, side].mean() > 0.7 and not after[start:start + 9, side].any()
+    untouched = [i for i in range(22) if i not in (4, 5, 7, 8, 10, 11)]
+    assert np.array_equal(clean[:, untouched], j[:, untouched])  # pelvis, hips, upper body: bit for bit
+    for hip, knee, ankle in ((1, 4, 7), (2, 5, 8)):            # the bones keep their lengths
+        for a, b in ((hip, knee), (knee, ankle)):
+            np.testing.assert_allclose(np.linalg.norm(clean[:, a] - clean[:, b], axis=-1),
+                                       np.linalg.norm(j[:, a] - j[:, b], axis=-1), atol=1e-9)
+    assert after.sum() < 0.6 * before.sum()                   # the feet in swing still glide (never lifted)
+
+
+def test_a_jump_is_left_alone():
+    T = 50
+    lift = np.zeros(T)
+    lift[20:30] = 0.3 * np.sin(np.linspace(0, np.pi, 12)[1:-1])   # 10 frames of flight, feet up to 0.3 m
+    j = body(T, np.zeros(T), lift)
+    contacts = np.ones((T, 4))
+    contacts[20:30] = 0.0                                          # the model's channels: in the air
+    clean = clean_foot_contacts(j, contacts)
+    np.testing.assert_allclose(clean, j, atol=1e-9)                # planted feet that stand still stay where they are
+    assert np.array_equal(clean[24:26], j[24:26])                  # mid-flight, out of every blend: bit for bit
+    with pytest.raises(ValueError, match="contacts must be the"):
+        clean_foot_contacts(j, contacts[:, :2])
+
+
+def test_two_bone_ik_reaches_or_stretches_toward_the_target():
+    hip, knee, ankle = np.array([0.0, 0.9, 0.0]), np.array([0.0, 0.48, 0.05]), np.array([0.0, 0.07, 0.0])
+    l1, l2 = np.linalg.norm(knee - hip), np.linalg.norm(ankle - knee)
+    target = np.array([0.0, 0.1, 0.15])
+    new_knee, new_ankle = two_bone_ik(hip, knee, ankle, target)
+    np.testing.assert_allclose(new_ankle, target, atol=1e-12)
+    assert abs(np.linalg.norm(new_knee - hip) - l1) < 1e-12 and abs(np.linalg.norm(new_ankle - new_knee) - l2) < 1e-12
+    u = (target - hip) / np.linalg.norm(target - hip)
+    off_line = lambda p: (p - hip) - ((p - hip) @ u) * u  # noqa: E731
+    assert off_line(new_knee) @ off_line(knee) > 0              # bends to the old knee's side (the pole)
+    far = np.array([0.0, 0.0, 2.0])                                # out of reach: on the hip -> target line
+    _, stretched = two_bone_ik(hip, knee, ankle, far)
+    direction = (far - hip) / np.linalg.norm(far - hip)
+    np.testing.assert_allclose((stretched - hip) / np.linalg.norm(stretched - hip), direction, atol=1e-9)
+    assert np.linalg.norm(stretched - hip) == pytest.approx(l1 + l2 - 1e-4)

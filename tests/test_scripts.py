@@ -67,6 +67,26 @@ def test_sample_writes_features_joints_and_animation(work):
     assert list((work / "samples").glob("00_*_0.png"))
 
 
+def test_foot_cleanup_rewrites_the_joints_from_the_contact_channels(work):
+    """--foot_cleanup: the joints file is clean_foot_contacts of the features' joints and their contact channels,
+    the features file stays the model's output (the same seed without the flag writes the same features)."""
+    from motion import recover_from_ric
+    from realism import clean_foot_contacts
+    work, _ = work
+    out = {}
+    for flag in ("", "--foot_cleanup"):
+        folder = f"samples_clean{flag[2:]}"
+        run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person walks forward", "--length=60", "--steps=3",
+            "--no_render", f"--out_dir={folder}", *([flag] if flag else []), cwd=work)
+        feats = next((work / folder).glob("00_*_0.npy"))
+        out[flag] = np.load(feats), np.load(str(feats).replace(".npy", "_joints.npy"))
+    (x, plain), (x_clean, cleaned) = out[""], out["--foot_cleanup"]
+    assert np.array_equal(x, x_clean)
+    np.testing.assert_allclose(plain, recover_from_ric(x, 22), atol=1e-5)
+    np.testing.assert_allclose(cleaned, clean_foot_contacts(recover_from_ric(x, 22), x[:, -4:]), atol=1e-5)
+    assert np.abs(cleaned - plain).max() > 0.01                   # the tiny model's channels plant a foot somewhere
+
+
 def test_sampling_reads_the_cached_rounding(work):
     """sample.py conditions on the states training read: Generator.encode_text equals the training cache's rows to
     one float16 ulp (+1e-6: float32 encoder noise from the batch composition), most of them exactly."""
