@@ -1,4 +1,5 @@
-"""HumanML3D / KIT-ML motion representation: skeletons, quaternions, features <-> joints, mirroring.
+"""HumanML3D / KIT-ML motion representation: skeletons, quaternions, features <-> joints, mirroring, and the one
+training loss that reads joints (MDM's foot contact, foot_contact_loss).
 
 Implements the 263-dim (HumanML3D, 22 joints, 20 fps) and 251-dim (KIT-ML, 21 joints, 12.5 fps) feature vector of
 Guo et al. 2022, "Generating Diverse and Natural 3D Human Motions from Text" (CVPR), section 3 / supplementary,
@@ -434,3 +435,33 @@ def mirror_features(features, kind="t2m"):
     if isinstance(features, torch.Tensor):
         return features[..., torch.as_tensor(index, device=features.device)] * _like(features, sign)
     return features[..., index] * sign.astype(features.dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A geometric training loss on the features (MDM's foot contact)
+# ----------------------------------------------------------------------------------------------------------------
+def foot_contact_loss(x0_pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor,
+                      std: torch.Tensor, kind: str = "t2m") -> torch.Tensor:
+    """MDM's foot-contact loss (Tevet et al. 2023, "Human Motion Diffusion Model", sec. 3, L_foot; its code's
+    lambda_fc term): the squared frame-to-frame displacement of the predicted foot joints wherever the data marks
+    that joint as in contact, so a planted foot of the prediction may not move.
+
+    x0_pred, x0: (B, T, D) float normalised features (x = (features - mean) / std); mask: (B, T) bool valid frames;
+    mean, std: (D,) float tensors. The predicted joints are recover_from_ric of the de-normalised prediction (metres;
+    KIT-ML millimetres), foot joints fid_l + fid_r (HumanML3D: left ankle 7, left toe 10, right ankle 8, right toe
+    11), the order of the 4 foot_contact channels; contact at frame t is the data's channel > 0.5, which
+    extract_features sets from the displacement t -> t+1, so it masks the pair (t, t+1), counted when both frames
+    are valid. As MDM's masked_l2: per sample, the sum of the masked squared displacements over the valid pairs x 4
+    joints x 3 coordinates. Returns (B,) float (metres^2 per frame^2). Raises ValueError for a wrong feature width.
+    """
+    sk = _skel(kind)
+    if x0_pred.shape != x0.shape or x0.shape[-1] != sk.feat_dim:
+        raise ValueError(f"motion.py: foot_contact_loss(kind={kind!r}) expects two (B, T, {sk.feat_dim}) feature "
+                         f"tensors, got {tuple(x0_pred.shape)} and {tuple(x0.shape)}")
+    feet = list(sk.fid_l) + list(sk.fid_r)
+    joints = recover_from_ric(x0_pred * std + mean, sk.joints_num)[:, :, feet]     # (B, T, 4, 3)
+    contact = (x0[..., -4:] * std[-4:] + mean[-4:]) > 0.5                        # (B, T, 4) the data's channels
+    pair = mask[:, 1:] & mask[:, :-1]                                            # (B, T-1) both frames valid
+    moved = (joints[:, 1:] - joints[:, :-1]).pow(2).sum(-1)                      # (B, T-1, 4) squared displacement
+    weight = (contact[:, :-1] & pair[..., None]).to(moved.dtype)
+    return (moved * weight).sum((1, 2)) / (pair.sum(1).clamp(min=1) * len(feet) * 3).to(moved.dtype)

@@ -50,6 +50,7 @@ from data import (DATASETS, EpochSampler, Text2MotionDataset, batches_per_epoch,
 from diffusion import GaussianDiffusion, masked_mse
 from moclip import PAPER as MOCLIP_PAPER
 from moclip import MoCLIPConfig, file_hash, load_moclip, text_encoder_from_moclip, tower_state, train_moclip
+from motion import foot_contact_loss
 from synthetic.build import ensure_dataset
 from text_encoder import TextEncoder, shared_cache
 from unet import PRESETS as PRESETS_UNET
@@ -116,6 +117,8 @@ class TrainConfig:
     lambda_fre: float = 0.1           # lambda_fre (eq. 10); the x0 L_DDPM shifts its balance (anchors.py, choice 6)
     lambda_tem: float = 0.5           # lambda_tem (eq. 10); the same
     anchor_decay_steps: int = 0       # N of eq. 11 (zeta reaches 0 at step N); 0 -> steps
+    # geometric loss (any U-Net method): MDM's foot contact, motion.foot_contact_loss; MDM's lambda_fc, 0 = off there too
+    lambda_foot: float = 0.0          # L_foot weight: predicted feet may not move where the data plants them
     # ATM (atm_losses.py; MoCLIP is the frozen alignment space): --method=atm | luma+atm
     atm_inter: bool = True            # atm: L_inter, eq. 2-3 (False: Table 3's "+L_intra" row)
     atm_intra: bool = True            # atm: L_intra, eq. 4-7 (False: Table 3's "+L_inter" row)
@@ -364,9 +367,11 @@ def build_atm(cfg: TrainConfig, info, device: torch.device, moclip_model, captio
 # ----------------------------------------------------------------------------------------------------------------
 def log_line(step: int, cfg: TrainConfig, avg: dict, anchors, atm_stats, lr: float, dt: float, world: int) -> str:
     """One log line: the loss terms averaged since the last line (avg: name -> float; L_DDPM is the masked x0 MSE,
-    L_fre / L_tem LUMA's anchor terms before their weight zeta(n)), lr, ms/step, samples/s."""
+    L_fre / L_tem LUMA's anchor terms before their weight zeta(n), L_foot MDM's foot contact before its weight), lr,
+    ms/step, samples/s."""
     extra = "" if anchors is None else \
         f" | L_fre {avg['L_fre']:.4f} | L_tem {avg['L_tem']:.4f} | zeta {anchors.weight(step):.3f}"
+    extra += f" | L_foot {avg['L_foot']:.5f}" if "L_foot" in avg else ""
     if "L_inter" in avg:
         gate, excluded, none = atm_stats
         extra += (f" | L_inter {avg['L_inter']:.4f} | L_intra {avg['L_intra']:.4f} | gate {gate:.2f} excluded "
@@ -440,6 +445,7 @@ def main(argv: list[str]) -> None:
 
     # -------------------------------------------------------------------------------------- training loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    mean_t, std_t = (torch.from_numpy(a).float().to(device) for a in (mean, std))  # (D,) for L_foot's joints
     level = ANCHOR_LEVELS.index(cfg.anchor_level)                        # the U-Net feature the anchors read
     epoch, done = divmod(step, per_epoch)  # resume: the epoch, and the batches of it already consumed
     t_log, n_sum, sums, atm_stats = time.time(), 0, {}, np.zeros(3)     # atm_stats: gate, excluded, no valid j
@@ -464,6 +470,9 @@ def main(argv: list[str]) -> None:
             x0_pred, features = out if anchors is not None else (out, None)    # (B, T, D), 5 U-Net features
             losses = {"L_DDPM": masked_mse(x0_pred.float(), x0.float(), mask).mean()}   # x0 MSE, valid frames
             total, target = losses["L_DDPM"], None                               # target: f_tem(x0), shared
+            if cfg.lambda_foot > 0:  # MDM's L_foot: the x0 prediction's feet, still where the data's contacts say
+                losses["L_foot"] = foot_contact_loss(x0_pred.float(), x0, mask, mean_t, std_t, info.kind).mean()
+                total = total + cfg.lambda_foot * losses["L_foot"]
             if anchors is not None:  # LUMA eq. 10: + zeta(n) (lambda_fre L_fre + lambda_tem L_tem)
                 if cfg.anchor_tem:
                     with torch.no_grad():

@@ -215,3 +215,26 @@ def test_clear_errors():
         feature_slices("smpl")
     with pytest.raises(ValueError, match="21, 3"):
         motion.mirror_joints(np.zeros((4, 22, 3)), "kit")
+
+
+def test_foot_contact_loss_penalises_a_sliding_planted_foot_only():
+    """MDM's L_foot on hand-made features: a left toe sliding 5 cm a frame costs 0.05^2 per contact pair over
+    (valid pairs x 4 feet x 3 coordinates); the same slide without the data's contact, or a planted toe that stays,
+    costs nothing; padding pairs are left out; the gradient reaches the toe's ric channels."""
+    D, T = 263, 10
+    mean, std = torch.zeros(D), torch.ones(D)
+    pred = torch.zeros(3, T, D)
+    pred[..., 3] = 0.9                                            # root height
+    toe_x = 4 + 3 * (10 - 1)                                     # ric x of joint 10 (left toe)
+    pred[:2, :, toe_x] = torch.arange(T) * 0.05                   # rows 0, 1: the toe slides along x
+    data = torch.zeros(3, T, D)
+    data[[0, 2], :, D - 3] = 1.0                                  # rows 0, 2: the data plants the left toe
+    mask = torch.ones(3, T, dtype=torch.bool)
+    mask[0, 6:] = False                                           # row 0: 6 valid frames, 5 valid pairs
+    pred.requires_grad_(True)
+    loss = motion.foot_contact_loss(pred, data, mask, mean, std)
+    torch.testing.assert_close(loss, torch.tensor([0.05 ** 2 * 5 / (5 * 4 * 3), 0.0, 0.0]))
+    loss.sum().backward()
+    assert pred.grad[0, :6, toe_x].abs().sum() > 0 and pred.grad[0, 6:].abs().sum() == 0
+    with pytest.raises(ValueError, match="foot_contact_loss"):
+        motion.foot_contact_loss(pred[..., :100], data[..., :100], mask, mean[:100], std[:100])

@@ -54,6 +54,14 @@ def test_ema_starts_from_the_weights_after_the_first_step(work):
     assert all(torch.equal(ckpt["ema"][k], v) for k, v in ckpt["model"].items())
 
 
+def test_foot_contact_loss_trains_and_is_logged(work):
+    work, _ = work
+    proc = run(ROOT / "train.py", "--data_root=synth", "--num_motions=24", "--steps=2", "--out_dir=run_foot",
+               "--lambda_foot=1", *TINY, cwd=work)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("step")]
+    assert len(lines) == 2 and all(np.isfinite(float(ln.split("L_foot")[1].split("|")[0])) for ln in lines)
+
+
 def test_sample_writes_features_joints_and_animation(work):
     work, _ = work
     proc = run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person jumps in place", "--length=50",
