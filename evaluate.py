@@ -46,7 +46,7 @@ import runtime
 from data import DATASETS, load_split
 from evaluator import EvalDataset, calculate_top_k, eval_loader, evaluator_name, evaluator_paths, load_evaluator
 from motion import recover_from_ric
-from realism import realism_figures, root_speed, root_speed_fidelity
+from realism import clean_foot_contacts, realism_figures, root_speed, root_speed_fidelity
 from synthetic.action_checks import check_action, single_action_label
 
 
@@ -72,6 +72,8 @@ class EvalConfig:
     out_dir: str = ""                 # '' -> the checkpoint's directory, else <evaluator_dir>/<name>
     seed: int = 0                     # replication r uses seed * 1000 + r
     device: str = "cpu"               # cpu | cuda | mps
+    foot_cleanup: bool = False        # the generated joints (skating, penetration, floating, actions) after
+                                      # realism.clean_foot_contacts; FID and R-Precision read the features unchanged
 
 
 def parse_config(argv: list[str]) -> EvalConfig:
@@ -272,7 +274,10 @@ def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalCo
             rows[model_name].add(text_emb, evaluator.get_motion_embeddings(gen_motions, gen_lens))
             texts += list(zip(captions, gen_lens.tolist()))
             if physical:
-                rows[model_name].add_joints(joints_of(raw, gen_lens, info.joints_num), batch_labels, real, info.fps)
+                joints = joints_of(raw, gen_lens, info.joints_num)
+                if cfg.foot_cleanup:  # planted feet pinned by the generated contact channels (sample.py's option)
+                    joints = [clean_foot_contacts(j, raw[i, :len(j), -4:]) for i, j in enumerate(joints)]
+                rows[model_name].add_joints(joints, batch_labels, real, info.fps)
     if compare is not None:
         rows[f"Real motion ({cfg.compare_split} split)"] = row = _Row()
         compare.set_seed(seed)

@@ -414,6 +414,10 @@ def test_realism_columns_pair_generated_with_real_root_speed(trained, tmp_path):
     assert model["root_speed"]["mean"] == pytest.approx(real["root_speed"]["mean"], rel=0.1)
     md = (tmp_path / "standin" / "eval_synthetic_test.md").read_text()
     assert "Skating ratio" in md and "Root speed ratio" in md
+    # --foot_cleanup rewrites the generated joints only: the embedding metrics stay, the joint figures move
+    cleaned = run_evaluation(dataclasses.replace(cfg, foot_cleanup=True), StandInGenerator(root))["summary"]
+    assert cleaned["standin"]["FID"] == model["FID"] and cleaned["Real motion"] == real
+    assert cleaned["standin"]["skating_ratio"] != model["skating_ratio"]
 
 
 def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained, tmp_path):
