@@ -398,8 +398,9 @@ class EpochSampler(torch.utils.data.Sampler):
     pool is sorted by length (longest first) and cut into batches, and the pool's full batches are shuffled
     (a generator seeded by seed, epoch and rank); an incomplete batch can only come last. A batch then holds clips of
     similar length, so cropping it to its longest clip (train.py) drops most of the padding. lengths: frames of each
-    item as it will be served (at most the training window); batch_size must be the DataLoader's. The same "bucket
-    by length within a shuffled pool" as torchtext's BucketIterator and fairseq's length-grouped batches.
+    item as it will be served (at most the training window); batch_size must be the DataLoader's. As transformers'
+    get_length_grouped_indices (shuffle, mega-batches of up to 50 batches, each sorted longest first), plus the
+    shuffle of each pool's batches, so the lengths do not fall in a saw-tooth through the epoch.
     """
 
     def __init__(self, num_items: int, rank: int = 0, world: int = 1, seed: int = 0,

@@ -88,8 +88,8 @@ class TrainConfig:
     # optimisation
     steps: int = 1200                 # optimiser steps
     batch_size: int = 32              # per process
-    length_buckets: int = 16          # batches of similar length (sorted in pools of this many batches), each cropped
-                                      # to its longest clip; 0: every batch padded to the 196-frame window (StableMoFusion)
+    length_buckets: int = 16          # batches of similar length (sorted in pools of this many batches), each
+                                      # cropped to its longest clip; 0: all padded to 196 frames (StableMoFusion)
     lr: float = 4e-4                  # AdamW learning rate
     weight_decay: float = 0.01        # AdamW weight decay
     lr_decay: float = 0.9             # lr multiplied by this ...
@@ -117,7 +117,7 @@ class TrainConfig:
     lambda_fre: float = 0.1           # lambda_fre (eq. 10); the x0 L_DDPM shifts its balance (anchors.py, choice 6)
     lambda_tem: float = 0.5           # lambda_tem (eq. 10); the same
     anchor_decay_steps: int = 0       # N of eq. 11 (zeta reaches 0 at step N); 0 -> steps
-    # geometric loss (any U-Net method): MDM's foot contact, motion.foot_contact_loss; MDM's lambda_fc, 0 = off there too
+    # geometric loss (any U-Net method): MDM's foot contact, motion.foot_contact_loss (MDM's lambda_fc: 0, off, too)
     lambda_foot: float = 0.0          # L_foot weight: predicted feet may not move where the data plants them
     # ATM (atm_losses.py; MoCLIP is the frozen alignment space): --method=atm | luma+atm
     atm_inter: bool = True            # atm: L_inter, eq. 2-3 (False: Table 3's "+L_intra" row)
