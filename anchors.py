@@ -41,7 +41,7 @@ Choices the paper leaves open, made here and why:
      against L_DDPM (sec. 4; Appendix D's grid, Table 9, does not say which loss it ran) is not an epsilon run's:
      next to it the anchors weigh more at small t, where the x0 error is the smaller, and less at large t.
 
-  7. Length-bucketed batches (train.py's default on the CPU) are cropped to their longest clip, so the feature has
+  7. Length-bucketed batches (train.py --length_buckets) are cropped to their longest clip, so the feature has
      fewer than T' frames and x0 fewer than the window's N. The feature is zero-padded to T' (the frames the U-Net
      did not compute read as zeros, the frame positions unchanged) and x0 to N, so the DCT-II target of eq. 8 is the
      fixed-window target exactly: x0 is zero past every clip's length in both cases (a test checks the equality).

@@ -186,15 +186,16 @@ def clean_foot_contacts(joints, contacts, kind: str = "t2m", blend: int = 4, min
 
     joints (T, J, 3) positions (t2m: metres, kit: millimetres), y up; contacts (T, 4) the motion's foot_contact
     feature channels (left ankle/heel, left toe, right ankle/heel, right toe; HumanML3D extract_features' fid_l,
-    fid_r), a foot planted where the mean of its two channels exceeds 0.5 for at least min_frames frames. In each
-    planted interval the foot (ankle and the joints below it) is moved rigidly so that the ankle sits at its mean
-    position over the interval and the foot keeps its mean ankle -> toe offset; over `blend` frames on either side
-    the correction fades linearly to zero. The knee follows by two_bone_ik from the unchanged hip (bone lengths
-    kept; an unreachable target leaves the ankle on the hip -> target line). Frames no interval or blend reaches are
-    returned unchanged, bit for bit. Returns float64 (T, J, 3) in the input's unit. After the footskate cleanups of
-    the motion-synthesis literature (Kovar et al. 2002, "Footskate cleanup for motion capture editing": pinned
-    constraints, analytic IK, blended ends); StableMoFusion's own cleanup (utils/footskate_clean.py) needs a
-    ground-reaction network and SMPL-H, unavailable here. Raises ValueError on malformed joints or contacts."""
+    fid_r), a foot planted where the mean of its two channels exceeds 0.5 and its lowest joint is below `height`
+    (GMD's 5 cm), for at least min_frames frames in a row. In each planted interval the foot (ankle and the
+    joints below it) is moved rigidly so that the ankle sits at its mean position over the interval and the foot
+    keeps its mean ankle -> toe offset; over `blend` frames on either side the correction fades linearly to
+    zero. The knee follows by two_bone_ik from the unchanged hip (bone lengths kept; an unreachable target
+    leaves the ankle on the hip -> target line). Frames no interval or blend reaches are returned unchanged, bit
+    for bit. Returns float64 (T, J, 3) in the input's unit. After the footskate cleanups of the motion-synthesis
+    literature (Kovar et al. 2002, "Footskate cleanup for motion capture editing": pinned constraints, analytic
+    IK, blended ends); StableMoFusion's own cleanup (utils/footskate_clean.py) needs a ground-reaction network
+    and SMPL-H, unavailable here. Raises ValueError on malformed joints or contacts."""
     j = np.array(joints, np.float64)
     c = np.asarray(contacts, np.float64)
     if kind not in LEGS or j.ndim != 3 or j.shape[-1] != 3 or j.shape[1] <= max(LEGS[kind][0][0], LEGS[kind][1][0]):
