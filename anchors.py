@@ -166,7 +166,7 @@ class DualAnchors(nn.Module):
             raise ValueError(f"anchors.py: weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         hidden = hidden or min(channels, 256)
         self.num_coeffs, self.stride, self.time_dim, self.weighting = num_coeffs, stride, time_dim, weighting
-        self.frames, self.window = frames, window
+        self.window = window
         self.use_fre, self.use_tem, self.film = use_fre, use_tem, film
         self.lambda_fre, self.lambda_tem, self.decay_steps = lambda_fre, lambda_tem, decay_steps
         self.P = FrequencyProjector(channels, frames, feat_dim, num_coeffs, hidden) if use_fre else None
@@ -200,8 +200,8 @@ class DualAnchors(nn.Module):
         Returns {"fre": L_fre (eq. 8, mean per coefficient), "tem": L_tem (eq. 9, batch mean)} as 0-dim tensors
         (0 for a switched-off anchor). Raises ValueError when tem_target is missing or has the wrong shape.
         """
-        if h.shape[-1] < self.frames:                        # a batch cropped to its longest clip (choice 7)
-            h = F.pad(h, (0, self.frames - h.shape[-1]))
+        if self.P is not None and h.shape[-1] < self.P.frames:  # a batch cropped to its longest clip (choice 7)
+            h = F.pad(h, (0, self.P.frames - h.shape[-1]))
         if self.window is not None and x0.shape[1] < self.window:
             x0 = F.pad(x0, (0, 0, 0, self.window - x0.shape[1]))                         # (B, N, d_m), zeros
         z_fre, z_tem = self.project(h, t, lengths)

@@ -156,10 +156,10 @@ LEGS = {"t2m": ((1, 4, 7, (10,)), (2, 5, 8, (11,))),           # (hip, knee, ank
         "kit": ((16, 17, 18, (19, 20)), (11, 12, 13, (14, 15)))}  # the order of the foot_contact channels
 
 
-def planted_intervals(contact: np.ndarray, min_frames: int = 2) -> list[tuple[int, int]]:
-    """[start, stop) frame intervals where contact (T,) bool holds for at least min_frames frames in a row."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], contact.astype(np.int8), [0]])))
-    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_frames]
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[(start, stop), ...] of the runs of True in a 1-D bool array (stop exclusive), as python ints."""
+    d = np.diff(np.concatenate([[0], np.asarray(mask, int), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
 def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray) -> tuple:
@@ -210,7 +210,8 @@ def clean_foot_contacts(joints, contacts, kind: str = "t2m", blend: int = 4, min
         weight = np.zeros(T)
         pinned_foot = {}
         low = j[:, [ankle, *foot], 1].min(-1) < height / UNIT[kind]        # the foot's lowest joint near the floor
-        for a, b in planted_intervals((c[:, 2 * side:2 * side + 2].mean(-1) > 0.5) & low, min_frames):
+        planted = runs((c[:, 2 * side:2 * side + 2].mean(-1) > 0.5) & low)
+        for a, b in [(a, b) for a, b in planted if b - a >= min_frames]:
             target = j[a:b, ankle].mean(0)
             offset[a:b], weight[a:b] = target - j[a:b, ankle], 1.0
             for f in foot:                                                 # the foot's mean shape over the interval

@@ -43,7 +43,8 @@ import numpy as np
 from scipy.signal import find_peaks
 
 import runtime
-from synthetic.kinematics import FLOOR, airborne, flights, kinematics, longest_run, moving_segment, runs, steps
+from realism import runs
+from synthetic.kinematics import FLOOR, airborne, flights, kinematics, longest_run, moving_segment, steps
 
 SIDES = ("left", "right", "both")
 

@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 import runtime
 from motion import SKELETONS, extract_features, feature_slices, mirror_joints, recover_from_ric, uniform_skeleton
+from realism import runs
 from synthetic.actions import (CHANNELS, FPS, LOCKING, MOVING, NEUTRAL_ARM, PRIMITIVES, WEIGHTS, Controls,
                                action_label, sample_params, smoothstep, write_primitive)
 from synthetic.captions import describe, segment_text
@@ -109,12 +110,6 @@ def two_link_ik(root, target, l1, l2, hint):
 # Controls -> joint positions: root integration, footstep planner, leg/arm IK, spine FK
 # ----------------------------------------------------------------------------------------------------------------
 
-def _runs(mask):
-    """[(a, b), ...] half-open index ranges where the boolean (N,) mask is True."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def _plan_feet(c, root, yaw, phase):
     """Flat-foot ankle paths (2, N, 3) (y = height above the planted height), foot yaw (2, N), swing progress
     s (2, N) (0 when planted) and the (lift-off, landing) frame of each swing frame (2, N, 2).
@@ -140,7 +135,7 @@ def _plan_feet(c, root, yaw, phase):
     for k in range(2):
         swing = ((phase + 0.5 * k) % 1.0) < (1.0 - c.duty)
         cand = []
-        for a, b in _runs(swing):                # a window that starts in a locked stretch keeps its unlocked tail
+        for a, b in runs(swing):                # a window that starts in a locked stretch keeps its unlocked tail
             a = max(1, a if not lock[a:b].any() else a + np.flatnonzero(lock[a:b])[-1] + 1)
             if b - a >= 3:
                 cand.append((a, b, "gait", None))

@@ -15,7 +15,7 @@ Test: python -m pytest -q tests/test_action_checks.py
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from realism import foot_skating
+from realism import foot_skating, runs
 
 # HumanML3D joint indices (paramUtil.py t2m_kinematic_chain)
 PELVIS, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT = 0, 1, 2, 4, 5, 7, 8, 10, 11
@@ -120,12 +120,6 @@ def kinematics(joints: np.ndarray, fps: float = 20.0, th: dict | None = None) ->
         wrist_gap=np.linalg.norm(j[:, L_WRIST] - j[:, R_WRIST], axis=-1),  # (T,)
         fps=fps, T=T)
     return out
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[(start, stop), ...] of the runs of True in a 1-D bool array (stop exclusive)."""
-    d = np.diff(np.concatenate([[0], np.asarray(mask, int), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
 def longest_run(mask: np.ndarray) -> int:
