@@ -508,7 +508,7 @@ def main(argv: list[str]) -> None:
                 break
         epoch, done = epoch + 1, 0
     if master:
-        print(f"done: {ckpt_path}")
+        print(f"done: {ckpt_path}; next: python sample.py --ckpt {ckpt_path} --text \"a person waves\"")
     runtime.finish_distributed(world)  # a barrier, then the group destroyed; no sleep needed (see runtime.py)
 
 
