@@ -353,11 +353,12 @@ def recover_root_rot_pos(data):
     return r_rot, r_pos
 
 
-def recover_from_ric(data, joints_num):
+def recover_from_ric(data, joints_num, select=None):
     """Global joint positions (..., T, J, 3) from features (..., T, D), D = 8 + 9(J-1) + 3J (263 / 251).
 
-    Uses only root_rot_vel, root_lin_vel, root_y and ric; dtype and array type follow the input.
-    Raises ValueError if D does not match `joints_num`.
+    Uses only root_rot_vel, root_lin_vel, root_y and ric; dtype and array type follow the input. select: joint
+    indices >= 1 to recover alone, (..., T, len(select), 3) (a training loss that reads a few joints rotates only
+    those). Raises ValueError if D does not match `joints_num`.
     """
     expected = 8 + 9 * (joints_num - 1) + 3 * joints_num
     if data.ndim < 2 or data.shape[-1] != expected:
@@ -366,9 +367,11 @@ def recover_from_ric(data, joints_num):
     r_rot, r_pos = recover_root_rot_pos(data)
     ric = data[..., 4:4 + 3 * (joints_num - 1)]
     ric = ric.reshape(ric.shape[:-1] + (joints_num - 1, 3))                 # (..., T, J-1, 3)
+    if select is not None:
+        ric = ric[..., [j - 1 for j in select], :]                          # (..., T, len(select), 3)
     joints = qrot(qinv(r_rot)[..., None, :], ric)                           # back to world orientation
     joints = joints + _stack([r_pos[..., 0], r_pos[..., 0] * 0, r_pos[..., 2]])[..., None, :]  # add root XZ only
-    return _cat([r_pos[..., None, :], joints], -2)                          # (..., T, J, 3)
+    return joints if select is not None else _cat([r_pos[..., None, :], joints], -2)  # (..., T, J, 3)
 
 
 def recover_all_frames(data, joints_num):
@@ -459,7 +462,7 @@ def foot_contact_loss(x0_pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tenso
         raise ValueError(f"motion.py: foot_contact_loss(kind={kind!r}) expects two (B, T, {sk.feat_dim}) feature "
                          f"tensors, got {tuple(x0_pred.shape)} and {tuple(x0.shape)}")
     feet = list(sk.fid_l) + list(sk.fid_r)
-    joints = recover_from_ric(x0_pred * std + mean, sk.joints_num)[:, :, feet]     # (B, T, 4, 3)
+    joints = recover_from_ric(x0_pred * std + mean, sk.joints_num, select=feet)    # (B, T, 4, 3)
     contact = (x0[..., -4:] * std[-4:] + mean[-4:]) > 0.5                        # (B, T, 4) the data's channels
     pair = mask[:, 1:] & mask[:, :-1]                                            # (B, T-1) both frames valid
     moved = (joints[:, 1:] - joints[:, :-1]).pow(2).sum(-1)                      # (B, T-1, 4) squared displacement

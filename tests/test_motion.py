@@ -194,6 +194,12 @@ def test_ik_fk_round_trip(sample):
     np.testing.assert_allclose(motion.forward_kinematics_np(quat, joints[:, 0], offsets=offsets), joints, atol=1e-5)
 
 
+def test_recovering_selected_joints_equals_the_full_recovery():
+    x = 0.1 * torch.randn(2, 40, 263, generator=torch.Generator().manual_seed(0))       # turning, travelling
+    full = recover_from_ric(x, 22)
+    torch.testing.assert_close(recover_from_ric(x, 22, select=[7, 10, 8, 11]), full[:, :, [7, 10, 8, 11]])
+
+
 def test_numpy_torch_agree(sample):
     x = np.stack([v[0][:60] for v in sample.values()][:3])                      # (B, T, D)
     for fn in [lambda d: motion.recover_root_rot_pos(d)[1], lambda d: recover_from_ric(d, 22), motion.mirror_features]:
