@@ -19,7 +19,8 @@ a smaller count is written in each row and shown in the tables).
 Convergence (LUMA sec. 4.2, Fig. 4): Baseline and LUMA, per seed, trained in segments of M steps (--segment):
 --steps=M, evaluate, --resume --steps=2M, evaluate, ... up to the budget, always with --anchor_decay_steps=<budget>,
 so the segmented run ends with the weights of one uninterrupted run (train.py's exact resume; the lr schedule is
-step-based). train_s: the processes' wall time (startup, data, LUMA's first MoCLIP training included); loop_s: the
+step-based, stretched to the budget: --lr_decay_every=<budget>/6, the default's six decays). Each evaluated segment's
+checkpoint stays as <run dir>/ckpt_step<steps>.pt (sample.py, evaluate.py --foot_cleanup read it later). train_s: the processes' wall time (startup, data, LUMA's first MoCLIP training included); loop_s: the
 training loop alone, from train.py's "ms/step" log lines; both cumulative. Reported: the first step at which LUMA's
 FID reaches the baseline's final FID (interpolated linearly between evaluations) over the step at which the baseline
 first reaches it (its last step for a decreasing curve), per seed and for the mean curves (paper: 35k / 50k = 0.7),
@@ -35,6 +36,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -170,6 +172,13 @@ def mm_flags(mm: str) -> list[str]:
     return [f"--mm_num_{k}={v.strip()}" for k, v in zip(("samples", "repeats", "times"), parts)]
 
 
+def lr_decay_every(budget: int) -> int:
+    """train.py's --lr_decay_every scaled to a run of `budget` steps: the default's schedule (x0.9 every 200 of 1,200
+    steps, six decays) stretched, so a long run decays as often over its length as the default does (issue 22)."""
+    import train
+    return max(1, round(train.TrainConfig.lr_decay_every * budget / train.TrainConfig.steps))
+
+
 def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> list[Job]:
     """Jobs for one table in order; `done` holds (row, seed, steps, split) already in the CSV; state(run_dir) gives
     (step, config) of its checkpoint or None."""
@@ -190,7 +199,9 @@ def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> lis
             same = config.get("anchor_decay_steps" if seg else budget_names[-1]) == cfg.steps and \
                 config.get("seed") == seed
             current = step if same else None                   # else: a fresh run overwrites it
-            fixed = [f"--seed={seed}", f"--out_dir={run_dir}"] + ([f"--anchor_decay_steps={cfg.steps}"] if seg else [])
+            fixed = [f"--seed={seed}", f"--out_dir={run_dir}"] + ([f"--anchor_decay_steps={cfg.steps}",
+                                                                   f"--lr_decay_every={lr_decay_every(cfg.steps)}"]
+                                                                  if seg else [])
             for steps in [s for s in targets if missing[s]]:  # a segment already in the CSV is trained through
                 job = Job(table, row, seed, steps, run_dir, None, resume=current is not None)
                 if current is not None and current > steps:
@@ -261,6 +272,8 @@ def execute(job: Job, cfg: ExperimentsConfig, commit: str) -> bool:
                                  "loop_s": base["loop_s"] + loop_seconds(log, start_step)}
         times_path.write_text(json.dumps(times, indent=1))
     state = ckpt_state(job.run_dir)
+    if state is not None and state[0] == job.steps and TABLES[job.table].get("segmented"):
+        shutil.copyfile(job.run_dir / "ckpt.pt", job.run_dir / f"ckpt_step{job.steps}.pt")   # later segments overwrite
     if state is None or state[0] != job.steps:
         print(f"experiments.py: {job.run_dir}/ckpt.pt is at step {state and state[0]}, not {job.steps}: not evaluated")
         return False

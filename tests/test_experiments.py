@@ -83,6 +83,7 @@ def test_convergence_is_segmented_with_a_fixed_decay():
     for j in jobs:
         f = flags_of(j.train_cmd)
         assert f["--steps"] == str(j.steps) and f["--anchor_decay_steps"] == "400"
+        assert f["--lr_decay_every"] == "67"           # the default's 200 of 1,200 steps, stretched to 400
         assert ("--resume" in f) == (j.steps > 100) and list(j.eval_cmds) == ["test"]
     # a later session: Baseline seed 0 evaluated at 100 and 200, its checkpoint at 200 -> resume towards 300
     done = {("Baseline", 0, s, "test") for s in (100, 200)}
@@ -188,6 +189,8 @@ def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(
     # baseline final FID 8.0 (seed 0); LUMA 8.5 at 100, 7.5 at 200 -> 150 steps of 200: 0.75, per seed and mean
     assert md.count("| 200 | 150 | 0.75 | 0.75 |") == 3, md
     assert (tmp_path / "res" / "convergence.png").stat().st_size > 10_000
+    kept = sorted(p.name for p in (tmp_path / "exp" / "convergence" / "luma_seed1").glob("ckpt_step*.pt"))
+    assert kept == ["ckpt_step100.pt", "ckpt_step200.pt"]                # each evaluated segment's weights stay
     ex.main(argv)                                                         # everything is in the CSV: nothing runs
     assert (tmp_path / "calls.txt").read_text().splitlines() == calls
     assert len(results.read_rows(tmp_path / "res" / "convergence.csv")) == 8
