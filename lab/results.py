@@ -243,13 +243,13 @@ def reach_ratio(ref: list[tuple], new: list[tuple]) -> dict:
     return {"target": target, "ref": x_ref, "new": x_new, "ratio": None if x_new is None else x_new / x_ref}
 
 
-def curves(rows: list[dict], row: str, split: str) -> dict:
-    """{seed: [(steps, cumulative loop seconds (else train_s), FID)]} in step order."""
+def curves(rows: list[dict], row: str, split: str, field: str = "fid") -> dict:
+    """{seed: [(steps, cumulative loop seconds (else train_s), the field's value (FID))]} in step order."""
     out: dict[int, list] = {}
     for (r, seed, steps, sp), line in sorted(latest(rows).items()):
-        if (r, sp) == (row, split) and line.get("fid", "") != "":
+        if (r, sp) == (row, split) and line.get(field, "") != "":
             wall = float(line.get("loop_s") or line.get("train_s") or "nan")
-            out.setdefault(seed, []).append((steps, wall, float(line["fid"])))
+            out.setdefault(seed, []).append((steps, wall, float(line[field])))
     return out
 
 
@@ -266,17 +266,19 @@ def format_convergence_md(rows: list[dict], compare: tuple[str, str] = CONVERGEN
     cells = latest(rows)
     names = list(dict.fromkeys(r["row"] for r in rows))
     seeds = ", ".join(f"{n} {len({k[1] for k in cells if k[0] == n})}" for n in names)
-    out = ["", "**FID, R@3 and cumulative training-loop minutes against steps** (mean ± 95% CI over seeds, "
-           f"Student t; seeds: {seeds})", "",
-           "| split | steps | " + " | ".join(f"{n} FID | {n} R@3 | {n} min" for n in names) + " |",
-           "|---" * (2 + 3 * len(names)) + "|"]
+    fields = [("fid", "FID"), ("r_precision_top3", "R@3"), ("action_success", "actions"),
+              ("skating_ratio", "skating"), ("loop_s", "min")]
+    out = ["", "**FID, R@3, strict action success, skating and cumulative training-loop minutes against steps** "
+           f"(mean ± 95% CI over seeds, Student t; seeds: {seeds})", "",
+           "| split | steps | " + " | ".join(f"{n} {h}" for n in names for _, h in fields) + " |",
+           "|---" * (2 + len(fields) * len(names)) + "|"]
     splits = list(dict.fromkeys(k[3] for k in cells))
     for split in splits:
         for steps in sorted({k[2] for k in cells if k[3] == split}):
             at = {n: [v for k, v in cells.items() if (k[0], k[2], k[3]) == (n, steps, split)] for n in names}
             out.append(f"| {split} | {steps} | " + " | ".join(
-                cell(_values(at[n], f), 3, 60.0 if f == "loop_s" else 1.0)
-                for n in names for f in ("fid", "r_precision_top3", "loop_s")) + " |")
+                cell(_values(at[n], f), 3, 60.0 if f == "loop_s" else 1.0) for n in names for f, _ in fields) + " |")
+    out += format_action_onsets_md(cells, names, splits)
     out += ["", f"**Steps to reach {ref_row}'s final FID** (LUMA sec. 4.2; linear interpolation between "
             f"evaluations; paper: 35k / 50k = 0.7)", "", "| split | curve | target FID | " +
             f"{ref_row} reaches it | {new_row} reaches it | ratio (steps) | ratio (loop wall-clock) |",
@@ -294,15 +296,52 @@ def format_convergence_md(rows: list[dict], compare: tuple[str, str] = CONVERGEN
     return "\n".join(out) + "\n"
 
 
+def format_action_onsets_md(cells: dict, names: list[str], splits: list[str], level: float = 0.5) -> list[str]:
+    """Which actions appear at which step: per split and action, each row's first evaluated step whose success
+    (mean over seeds) reaches `level`, and its success at the last step; [] when the lines carry no actions."""
+    out = []
+    for split in splits:
+        lines = [v for k, v in cells.items() if k[3] == split]
+        labels = sorted({k[7:] for r in lines for k, v in r.items()
+                         if k.startswith("action_") and k != "action_success" and v != ""})
+        if not labels:
+            continue
+        out += ["", f"**{split}: the first step at which an action's strict success reaches {level:g}** (mean over "
+                "seeds; in brackets its success at the last step; '-': never)", "",
+                "| action | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for label in labels:
+            row = []
+            for n in names:
+                steps = sorted({int(r["steps"]) for r in lines if r["row"] == n})
+                success = [_values([r for r in lines if r["row"] == n and int(r["steps"]) == st],
+                                   f"action_{label}") for st in steps]
+                means = [sum(v) / len(v) if v else float("nan") for v in success]
+                first = next((st for st, m in zip(steps, means) if m >= level), None)
+                row.append(f"{'-' if first is None else first} ({means[-1]:.2f})" if steps else "")
+            out.append(f"| {label} | " + " | ".join(row) + " |")
+    return out
+
+
 def plot_convergence(rows: list[dict], path: Path) -> None:
     """Rows: splits; columns: FID vs steps, vs cumulative loop wall-clock (minutes). Mean thick, seeds thin."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     splits = list(dict.fromkeys(r["split"] for r in rows))
-    fig, axes = plt.subplots(len(splits), 2, figsize=(11, 3.6 * len(splits)), squeeze=False)
+    fig, axes = plt.subplots(len(splits), 3, figsize=(16, 3.6 * len(splits)), squeeze=False)
     for i, split in enumerate(splits):
-        for j, ax in enumerate(axes[i]):                                    # x: p[0] steps, p[1] seconds
+        ax = axes[i][2]                                                     # strict action success vs steps
+        for k, name in enumerate(dict.fromkeys(r["row"] for r in rows)):
+            by_seed = curves(rows, name, split, "action_success")
+            for c in by_seed.values():
+                ax.plot([p[0] for p in c], [p[2] for p in c], color=f"C{k}", lw=0.7, alpha=0.45)
+            mean = mean_curve(by_seed)
+            if mean:
+                ax.plot([p[0] for p in mean], [p[2] for p in mean], "o-", color=f"C{k}", lw=2, label=name)
+        ax.set_xlabel("training steps")
+        ax.set_ylabel(f"strict action success ({split})")
+        ax.legend(fontsize=8)
+        for j, ax in enumerate(axes[i][:2]):                                # x: p[0] steps, p[1] seconds
             def xy(c):
                 return [p[j] / (60.0 if j else 1.0) for p in c], [p[2] for p in c]
             for k, name in enumerate(dict.fromkeys(r["row"] for r in rows)):
@@ -317,7 +356,8 @@ def plot_convergence(rows: list[dict], path: Path) -> None:
             ax.set_xlabel("training-loop wall-clock (min)" if j else "training steps")
             ax.set_ylabel(f"FID ({split})")
             ax.legend(fontsize=8)
-    fig.suptitle("FID convergence (LUMA Fig. 4); dashed: the first row's final mean FID", fontsize=10)
+    fig.suptitle("FID convergence (LUMA Fig. 4); dashed: the first row's final mean FID; right: strict action success",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

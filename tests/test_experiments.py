@@ -158,7 +158,8 @@ FAKE = textwrap.dedent("""
         run, out = Path(args["ckpt"]).parent, Path(args["out_dir"])
         steps, seed = int(out.name.removeprefix("eval_step")), int(run.name[-1])
         fid = {"baseline": {100: 9.0, 200: 8.0}, "luma": {100: 8.5, 200: 7.5}}[(run / "method.txt").read_text()]
-        model = {"FID": fid[steps] + 0.1 * seed, "R_precision_top3": 0.5, "action/walk": 1.0}
+        walk = {"baseline": {100: 0.25, 200: 0.75}, "luma": {100: 0.5, 200: 1.0}}[(run / "method.txt").read_text()]
+        model = {"FID": fid[steps] + 0.1 * seed, "R_precision_top3": 0.5, "action/walk": walk[steps]}
         out.mkdir(parents=True, exist_ok=True)
         (out / f"eval_synthetic_{args['split']}.json").write_text(json.dumps({
             "config": {"split": args["split"], "replication_times": int(args["replication_times"])},
@@ -182,12 +183,13 @@ def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(
     rows = results.read_rows(tmp_path / "res" / "convergence.csv")
     assert len(rows) == 8 and {r["steps"] for r in rows} == {"100", "200"}
     assert all(float(r["loop_s"]) == pytest.approx(float(r["steps"]) * 0.01) for r in rows)   # cumulative
-    assert rows[0]["action_walk"] == "1.0" and rows[0]["git_commit"] and rows[0]["date"] and rows[0]["machine"]
+    assert rows[0]["action_walk"] == "0.25" and rows[0]["git_commit"] and rows[0]["date"] and rows[0]["machine"]
     assert {r["method"] for r in rows} == {"baseline", "luma"} and rows[0]["evaluator_sha256"] == "ab" * 32
     assert rows[0]["multimodality_counts"] == "" and rows[0]["guidance"] == "1.5"   # no MM figure: no counts
     md = (tmp_path / "res" / "RESULTS.md").read_text()
     # baseline final FID 8.0 (seed 0); LUMA 8.5 at 100, 7.5 at 200 -> 150 steps of 200: 0.75, per seed and mean
     assert md.count("| 200 | 150 | 0.75 | 0.75 |") == 3, md
+    assert "| walk | 200 (0.75) | 100 (1.00) |" in md                   # the step at which walking appears
     assert (tmp_path / "res" / "convergence.png").stat().st_size > 10_000
     kept = sorted(p.name for p in (tmp_path / "exp" / "convergence" / "luma_seed1").glob("ckpt_step*.pt"))
     assert kept == ["ckpt_step100.pt", "ckpt_step200.pt"]                # each evaluated segment's weights stay
