@@ -30,6 +30,15 @@ in results/RESULTS.md; results/convergence.png: FID vs steps and vs loop wall-cl
     python -m lab.experiments --table=luma_ablation --rows="w/o FiLM,baseline" --train_args="--batch_size=32"
     python -m lab.experiments --table=convergence --steps=1200 --segment=300 --seeds=0,1,2
     python -m lab.experiments --table=atm_table5 --dry_run      # print the commands only
+
+The comparison (issue 22): baseline, luma, atm, luma+atm and latent_ar at one budget, each U-Net row's lr schedule
+stretched to it, latent_ar's two stages <budget> steps each (the same number of generator steps; its cosine already
+ends at the budget). On one GPU the 15 runs go side by side as processes (--jobs; each chain of a run's segments stays
+in order, the CSV has one writer at a time); the evaluator checkpoint, the dataset and the text-feature cache travel
+with the tree (checkpoints/, dataset/, cache/), so nothing is downloaded:
+
+    OMP_NUM_THREADS=1 python -m lab.experiments --table=comparison --seeds=0,1,2 --steps=4000 --jobs=15 --mm=0 \
+        --train_args="--device=cuda" --eval_args="--device=cuda"
 Subprocesses inherit the environment (OMP_NUM_THREADS included). Test: python -m pytest tests/test_experiments.py -q
 """
 import json
@@ -39,7 +48,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +101,14 @@ TABLES = {
         "LUMA": LUMA},
         "budget": {"": ("steps",), "latent_ar": ("ae_steps", "gen_steps")}},
     "convergence": {"rows": {"Baseline": ["--method=baseline"], "LUMA": LUMA},   # LUMA Fig. 4
-                    "segmented": True, "compare": ("Baseline", "LUMA")},
+                    "segmented": True, "compare": ("Baseline", "LUMA"), "scale_lr": True},
+    "comparison": {"rows": {                                    # issue 22: the five methods at one budget
+        "Baseline": ["--method=baseline"],
+        "LUMA": LUMA,
+        "ATM": ATM,
+        "LUMA+ATM": ["--method=luma+atm"],
+        "latent_ar (MoLingo)": LATENT_AR},                      # each of its two stages trains <budget> steps
+        "budget": {"": ("steps",), "latent_ar": ("ae_steps", "gen_steps")}, "scale_lr": True},
 }
 GROUPS = {"luma_ablation": ["luma_table2", "luma_table3", "luma_table4"],
           "atm_ablation": ["atm_table3", "atm_table4", "atm_table5"]}
@@ -109,6 +127,7 @@ class ExperimentsConfig:
     out: str = "out/experiments"      # run directories (checkpoints, logs, evaluate.py's JSON)
     results: str = "results"          # result CSV files (lab/results.py), RESULTS.md and convergence.png
     python: str = sys.executable      # interpreter for the subprocesses
+    jobs: int = 1                     # (row, seed) runs side by side as processes (one GPU: --jobs=15, see below)
     dry_run: bool = False             # print the commands, run nothing
 
 
@@ -199,9 +218,10 @@ def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> lis
             same = config.get("anchor_decay_steps" if seg else budget_names[-1]) == cfg.steps and \
                 config.get("seed") == seed
             current = step if same else None                   # else: a fresh run overwrites it
-            fixed = [f"--seed={seed}", f"--out_dir={run_dir}"] + ([f"--anchor_decay_steps={cfg.steps}",
-                                                                   f"--lr_decay_every={lr_decay_every(cfg.steps)}"]
-                                                                  if seg else [])
+            fixed = [f"--seed={seed}", f"--out_dir={run_dir}"] + \
+                ([f"--anchor_decay_steps={cfg.steps}"] if seg else []) + \
+                ([f"--lr_decay_every={lr_decay_every(cfg.steps)}"] if spec.get("scale_lr") and method != "latent_ar"
+                 else [])                                      # latent_ar's cosine already ends at its budget
             for steps in [s for s in targets if missing[s]]:  # a segment already in the CSV is trained through
                 job = Job(table, row, seed, steps, run_dir, None, resume=current is not None)
                 if current is not None and current > steps:
@@ -240,28 +260,33 @@ def loop_seconds(log: str, start: int = 0) -> float:
     return total
 
 
-def stream(cmd: list[str], log_path: Path) -> tuple[int, str]:
-    """Run cmd, echo its lines (progress bars left out) and keep them all in log_path. Returns (exit code, output)."""
-    print("$ " + shlex.join(cmd), flush=True)
+WRITING = threading.Lock()             # one writer of the CSV files and RESULTS.md at a time (--jobs > 1)
+
+
+def stream(cmd: list[str], log_path: Path, tag: str = "") -> tuple[int, str]:
+    """Run cmd, echo its lines (progress bars left out; each prefixed with `tag`, the run directory's name, when runs
+    go side by side) and keep them all in log_path. Returns (exit code, output)."""
+    print(f"{tag}$ " + shlex.join(cmd), flush=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)) as p:
         for line in p.stdout:
             lines.append(line)
             if line.strip() and not re.search(r"\d+%\|", line):
-                print("  " + line, end="", flush=True)
+                print(f"{tag}  " + line, end="", flush=True)
     log_path.write_text("".join(lines))
     return p.returncode, "".join(lines)
 
 
 def execute(job: Job, cfg: ExperimentsConfig, commit: str) -> bool:
     """Train (if needed), then evaluate each missing split and append its line to <out>/<table>.csv."""
+    tag = f"[{job.run_dir.name}] " if cfg.jobs > 1 else ""
     times_path = job.run_dir / "times.json"
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
     if job.train_cmd:
         start_step = (ckpt_state(job.run_dir) or (0, {}))[0] if job.resume else 0
         t0 = time.time()
-        rc, log = stream(job.train_cmd, job.run_dir / f"train_step{job.steps}.log")
+        rc, log = stream(job.train_cmd, job.run_dir / f"train_step{job.steps}.log", tag)
         if rc != 0:
             print(f"experiments.py: training {job.row} seed {job.seed} failed (exit {rc}); see its log")
             return False
@@ -281,7 +306,7 @@ def execute(job: Job, cfg: ExperimentsConfig, commit: str) -> bool:
     spent = times.get(str(job.steps), {})
     for split, cmd in job.eval_cmds.items():
         t0 = time.time()
-        rc, _ = stream(cmd, job.run_dir / f"eval_step{job.steps}" / f"eval_{split}.log")
+        rc, _ = stream(cmd, job.run_dir / f"eval_step{job.steps}" / f"eval_{split}.log", tag)
         path = job.run_dir / f"eval_step{job.steps}" / f"eval_{dataset}_{split}.json"
         if rc != 0 or not path.is_file():
             print(f"experiments.py: evaluating {job.row} seed {job.seed} on {split} failed (exit {rc})")
@@ -291,19 +316,36 @@ def execute(job: Job, cfg: ExperimentsConfig, commit: str) -> bool:
             next(k for k in result["summary"] if not k.startswith("Real motion"))
         flags = merge_flags(shlex.split(cfg.train_args), TABLES[job.table]["rows"][job.row])
         method = next((f.partition("=")[2] for f in flags if f.startswith("--method=")), "baseline")
-        results.append_rows(Path(cfg.results) / f"{job.table}.csv", [results.row_from_eval(
-            result, model, table=job.table, row=job.row, method=method, seed=job.seed, steps=job.steps,
-            train_s=spent.get("train_s", ""), loop_s=spent.get("loop_s", ""), eval_s=time.time() - t0,
-            git_commit=commit, flags=shlex.join(flags))])
+        with WRITING:
+            results.append_rows(Path(cfg.results) / f"{job.table}.csv", [results.row_from_eval(
+                result, model, table=job.table, row=job.row, method=method, seed=job.seed, steps=job.steps,
+                train_s=spent.get("train_s", ""), loop_s=spent.get("loop_s", ""), eval_s=time.time() - t0,
+                git_commit=commit, flags=shlex.join(flags))])
     return True
 
 
 def write_reports(cfg: ExperimentsConfig) -> None:
     """results/RESULTS.md from every result CSV, and the convergence plot when its CSV exists."""
     out = Path(cfg.results)
-    (out / "RESULTS.md").write_text(results.render(out))
-    if (out / "convergence.csv").is_file():
-        results.plot_convergence(results.read_rows(out / "convergence.csv"), out / "convergence.png")
+    with WRITING:
+        (out / "RESULTS.md").write_text(results.render(out))
+        if (out / "convergence.csv").is_file():
+            results.plot_convergence(results.read_rows(out / "convergence.csv"), out / "convergence.png")
+
+
+def run_chain(chain: list[Job], cfg: ExperimentsConfig, commit: str) -> list[str]:
+    """One (row, seed)'s jobs in order (a convergence run's segments); the heads of those that failed. A failed
+    segment stops its chain: the later ones would resume from the wrong step."""
+    for job in chain:
+        head = f"# {job.table} | {job.row} | seed {job.seed} | {job.steps} steps"
+        print(head + (f" | {job.note}" if job.note else ""), flush=True)
+        if cfg.dry_run:
+            print("\n".join(shlex.join(c) for c in [job.train_cmd or []] + list(job.eval_cmds.values()) if c))
+        elif not job.note:
+            if not execute(job, cfg, commit):
+                return [head]
+            write_reports(cfg)
+    return []
 
 
 def main(argv: list[str]) -> None:
@@ -321,14 +363,12 @@ def main(argv: list[str]) -> None:
     for table in tables:
         done = set(results.latest([r for r in results.read_rows(Path(cfg.results) / f"{table}.csv")
                                    if r["table"] == table]))
+        chains: dict[Path, list[Job]] = {}
         for job in plan(cfg, table, done):
-            head = f"# {job.table} | {job.row} | seed {job.seed} | {job.steps} steps"
-            print(head + (f" | {job.note}" if job.note else ""), flush=True)
-            if cfg.dry_run:
-                print("\n".join(shlex.join(c) for c in [job.train_cmd or []] + list(job.eval_cmds.values()) if c))
-            elif not job.note:
-                failed += [] if execute(job, cfg, commit) else [head]
-                write_reports(cfg)
+            chains.setdefault(job.run_dir, []).append(job)
+        with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as pool:   # threads wait on the subprocesses
+            for heads in pool.map(lambda c: run_chain(c, cfg, commit), chains.values()):
+                failed += heads
         if not cfg.dry_run and (Path(cfg.results) / f"{table}.csv").is_file():
             write_reports(cfg)                         # also when every row was done: merged CSVs, new layout
     if failed:

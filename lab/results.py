@@ -264,7 +264,8 @@ def format_convergence_md(rows: list[dict], compare: tuple[str, str] = CONVERGEN
     """The curves (mean ± 95% CI over seeds at each evaluated step) and the steps-to-reach table (LUMA sec. 4.2)."""
     ref_row, new_row = compare
     cells = latest(rows)
-    names = list(dict.fromkeys(r["row"] for r in rows))
+    present = list(dict.fromkeys(r["row"] for r in rows))    # the compared rows first: runs may finish in any order
+    names = [n for n in compare if n in present] + [n for n in present if n not in compare]
     seeds = ", ".join(f"{n} {len({k[1] for k in cells if k[0] == n})}" for n in names)
     fields = [("fid", "FID"), ("r_precision_top3", "R@3"), ("action_success", "actions"),
               ("skating_ratio", "skating"), ("loop_s", "min")]
@@ -323,15 +324,18 @@ def format_action_onsets_md(cells: dict, names: list[str], splits: list[str], le
 
 
 def plot_convergence(rows: list[dict], path: Path) -> None:
-    """Rows: splits; columns: FID vs steps, vs cumulative loop wall-clock (minutes). Mean thick, seeds thin."""
+    """Rows: splits; columns: FID vs steps, FID vs cumulative loop wall-clock (minutes), strict action success vs
+    steps. Mean thick, seeds thin; the convergence pair (Baseline, LUMA) first, in colours C0, C1."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     splits = list(dict.fromkeys(r["split"] for r in rows))
+    present = list(dict.fromkeys(r["row"] for r in rows))
+    names = [n for n in CONVERGENCE if n in present] + [n for n in present if n not in CONVERGENCE]
     fig, axes = plt.subplots(len(splits), 3, figsize=(16, 3.6 * len(splits)), squeeze=False)
     for i, split in enumerate(splits):
         ax = axes[i][2]                                                     # strict action success vs steps
-        for k, name in enumerate(dict.fromkeys(r["row"] for r in rows)):
+        for k, name in enumerate(names):
             by_seed = curves(rows, name, split, "action_success")
             for c in by_seed.values():
                 ax.plot([p[0] for p in c], [p[2] for p in c], color=f"C{k}", lw=0.7, alpha=0.45)
@@ -340,11 +344,12 @@ def plot_convergence(rows: list[dict], path: Path) -> None:
                 ax.plot([p[0] for p in mean], [p[2] for p in mean], "o-", color=f"C{k}", lw=2, label=name)
         ax.set_xlabel("training steps")
         ax.set_ylabel(f"strict action success ({split})")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         for j, ax in enumerate(axes[i][:2]):                                # x: p[0] steps, p[1] seconds
             def xy(c):
                 return [p[j] / (60.0 if j else 1.0) for p in c], [p[2] for p in c]
-            for k, name in enumerate(dict.fromkeys(r["row"] for r in rows)):
+            for k, name in enumerate(names):
                 by_seed = curves(rows, name, split)
                 for c in by_seed.values():
                     ax.plot(*xy(c), color=f"C{k}", lw=0.7, alpha=0.45)

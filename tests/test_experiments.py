@@ -170,22 +170,37 @@ FAKE = textwrap.dedent("""
 """)
 
 
-def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(tmp_path, monkeypatch):
+def test_comparison_rows_budgets_and_stretched_lr():
+    c = cfg(table="comparison", steps=4000, seeds="0,1,2", splits="test,test_novel")
+    jobs = ex.plan(c, "comparison", set(), state=lambda d: None)
+    assert len(jobs) == 5 * 3 and {j.row for j in jobs} == set(ex.TABLES["comparison"]["rows"])
+    for j in jobs:
+        f = flags_of(j.train_cmd)
+        if f["--method"] == "latent_ar":                 # two stages of the budget each, its own cosine schedule
+            assert f["--ae_steps"] == f["--gen_steps"] == "4000" and "--lr_decay_every" not in f
+        else:
+            assert f["--steps"] == "4000" and f["--lr_decay_every"] == "667"
+        assert list(j.eval_cmds) == ["test", "test_novel"]
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(tmp_path, monkeypatch, jobs):
     fake = tmp_path / "fakepython"
     fake.write_text(f"#!{sys.executable}\n{FAKE}")
     fake.chmod(0o755)
     monkeypatch.chdir(tmp_path)
     argv = ["--table=convergence", "--steps=200", "--segment=100", "--seeds=0,1", "--splits=test",
-            f"--python={fake}", "--out=exp", "--results=res"]
+            f"--python={fake}", "--out=exp", "--results=res", f"--jobs={jobs}"]   # 4: the runs side by side
     ex.main(argv)
     calls = (tmp_path / "calls.txt").read_text().splitlines()
     assert sum(c.startswith("train.py") for c in calls) == 8 and sum(c.startswith("evaluate.py") for c in calls) == 8
     rows = results.read_rows(tmp_path / "res" / "convergence.csv")
     assert len(rows) == 8 and {r["steps"] for r in rows} == {"100", "200"}
     assert all(float(r["loop_s"]) == pytest.approx(float(r["steps"]) * 0.01) for r in rows)   # cumulative
-    assert rows[0]["action_walk"] == "0.25" and rows[0]["git_commit"] and rows[0]["date"] and rows[0]["machine"]
-    assert {r["method"] for r in rows} == {"baseline", "luma"} and rows[0]["evaluator_sha256"] == "ab" * 32
-    assert rows[0]["multimodality_counts"] == "" and rows[0]["guidance"] == "1.5"   # no MM figure: no counts
+    first = next(r for r in rows if (r["row"], r["seed"], r["steps"]) == ("Baseline", "0", "100"))
+    assert first["action_walk"] == "0.25" and first["git_commit"] and first["date"] and first["machine"]
+    assert {r["method"] for r in rows} == {"baseline", "luma"} and first["evaluator_sha256"] == "ab" * 32
+    assert first["multimodality_counts"] == "" and first["guidance"] == "1.5"   # no MM figure: no counts
     md = (tmp_path / "res" / "RESULTS.md").read_text()
     # baseline final FID 8.0 (seed 0); LUMA 8.5 at 100, 7.5 at 200 -> 150 steps of 200: 0.75, per seed and mean
     assert md.count("| 200 | 150 | 0.75 | 0.75 |") == 3, md
