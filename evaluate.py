@@ -152,12 +152,17 @@ PROTOCOL_REPLICATIONS = 20  # T2M's final_evaluations.py: the 95% interval 1.96 
 # ----------------------------------------------------------------------------------------------------------------
 # Protocol (T2M final_evaluations.py / StableMoFusion eval)
 # ----------------------------------------------------------------------------------------------------------------
+# single-action labels whose clips step: GMD's skating ratio is reported per action for these (issue 20)
+LOCOMOTION = ("walk", "walk_backward", "jog", "run", "side_step_left", "side_step_right")
+
+
 class _Row:
     """Accumulates one table row over the batches of one replication."""
 
     def __init__(self):
         self.top_k, self.matching, self.n, self.acts = np.zeros(3), 0.0, 0, []
         self.physical, self.speed_pairs, self.actions = [], [], []  # realism dicts, (speed, real speed), (label, ok)
+        self.skating = []                                            # (locomotion label, GMD skating ratio)
 
     def add_joints(self, joints: list, labels: list, real_joints: list | None, fps: float) -> None:
         """Realism figures of each motion (T_i, 22, 3) metres; action checks where labels[i] is not None; root speed
@@ -169,6 +174,8 @@ class _Row:
                 self.speed_pairs.append((fig["root_speed"], root_speed(real_joints[i], fps)))
             if labels[i] is not None:
                 self.actions.append((labels[i], check_action(j, labels[i], fps)))
+                if labels[i] in LOCOMOTION:
+                    self.skating.append((labels[i], fig["skating_ratio"]))
 
     def add(self, text_emb: torch.Tensor, motion_emb: torch.Tensor) -> None:
         t, m = text_emb.cpu().numpy(), motion_emb.cpu().numpy()
@@ -193,6 +200,8 @@ class _Row:
             out["action_success"] = np.mean([ok for _, ok in self.actions])
             for label in sorted({lab for lab, _ in self.actions}):
                 out[f"action/{label}"] = np.mean([ok for lab, ok in self.actions if lab == label])
+        for label in sorted({lab for lab, _ in self.skating}):
+            out[f"skating/{label}"] = np.mean([r for lab, r in self.skating if lab == label])
         return {k: float(v) for k, v in out.items()}
 
 

@@ -30,6 +30,11 @@ from pathlib import Path
 
 import runtime
 
+try:
+    import fcntl                                       # POSIX: the CSV lock of append_rows
+except ImportError:                                    # Windows: one writing process at a time, as before
+    fcntl = None
+
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 RESULTS = ROOT / "results"
 CONVERGENCE = ("Baseline", "LUMA")  # (reference row, method row) of the convergence table's steps-to-reach
@@ -42,7 +47,16 @@ METRIC_NAMES = {"FID": "fid", "R_precision_top1": "r_precision_top1", "R_precisi
                 "root_speed_MAE": "root_speed_mae", "action_success": "action_success"}
 FIELDS = ["table", "row", "method", "seed", "steps", "split", "replications", "guidance", "clip_denoised",
           *METRIC_NAMES.values(), "multimodality_counts", "git_commit", "evaluator_sha256", "date", "machine",
-          "train_s", "loop_s", "eval_s", "flags", "note"]       # then action_<label> columns, as the data has them
+          "train_s", "loop_s", "eval_s", "flags", "note"]       # then action_<label>, skating_<label> columns, as the data has them
+
+# per-action metrics of evaluate.py ("action/<label>", "skating/<label>") -> columns <prefix>_<label>
+PER_ACTION = ("action", "skating")
+
+
+def per_action(key: str) -> bool:
+    """A per-action column (action_<label>, skating_<label>), not one of FIELDS."""
+    return key not in FIELDS and any(key.startswith(pre + "_") for pre in PER_ACTION)
+
 
 # Columns of the generated tables: (field, header, decimals)
 COLUMNS = [("fid", "FID ↓", 3), ("r_precision_top1", "R@1 ↑", 3), ("r_precision_top3", "R@3 ↑", 3),
@@ -93,8 +107,9 @@ def git_commit() -> str:
 
 def row_from_eval(result: dict, from_row: str, **meta) -> dict:
     """One result row from evaluate.py's JSON `result` (its summary row `from_row`): the metric means over the
-    replications under FIELDS' names, action_<label> per action, the evaluator sha256, the generator's guidance and
-    clip_denoised, today's date, this machine and commit; `meta` (table, row, method, seed, steps, ...) wins.
+    replications under FIELDS' names, action_<label> and skating_<label> per action, the evaluator sha256, the
+    generator's guidance and clip_denoised, today's date, this machine and commit; `meta` (table, row, method, seed,
+    steps, ...) wins.
     Raises KeyError naming the rows the JSON has when from_row is not one of them."""
     summary = result["summary"]
     if from_row not in summary:
@@ -108,7 +123,8 @@ def row_from_eval(result: dict, from_row: str, **meta) -> dict:
            "evaluator_sha256": result.get("evaluator_sha256", ""), "date": date.today().isoformat(),
            "machine": machine(), "git_commit": git_commit()}
     for key, v in summary[from_row].items():
-        name = METRIC_NAMES.get(key) or ("action_" + key[7:] if key.startswith("action/") else None)
+        name = METRIC_NAMES.get(key) or next((f"{pre}_{key[len(pre) + 1:]}" for pre in PER_ACTION
+                                              if key.startswith(pre + "/")), None)
         if name:
             row[name] = v["mean"]
     row.update(meta)
@@ -124,22 +140,29 @@ def read_rows(path) -> list[dict]:
 
 
 def append_rows(path, rows: list[dict]) -> None:
-    """Append rows to a result CSV, written atomically (temp file, then rename); the header is FIELDS then any
-    action_<label> columns, widened when a row brings a new one. Raises ValueError for a key outside FIELDS that is
-    not an action column (a misspelt metric would otherwise become a column of its own)."""
-    bad = sorted({k for r in rows for k in r if k not in FIELDS and not k.startswith("action_")})
+    """Append rows to a result CSV, written atomically (temp file, then rename) under an exclusive lock on its folder
+    (POSIX flock: runs of several processes append to one file); the header is FIELDS then any per-action columns
+    (action_<label>, skating_<label>), widened when a row brings a new one. Raises ValueError for a key outside FIELDS
+    that is not a per-action column (a misspelt metric would otherwise become a column of its own)."""
+    bad = sorted({k for r in rows for k in r if k not in FIELDS and not per_action(k)})
     if bad:
-        raise ValueError(f"results.py: unknown result fields {bad}; known: {FIELDS} and action_<label>")
+        raise ValueError(f"results.py: unknown result fields {bad}; known: {FIELDS}, action_<label>, skating_<label>")
     path = Path(path)
-    old = read_rows(path)
-    actions = sorted({k for r in old + rows for k in r if k.startswith("action_") and k != "action_success"})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS + actions, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(old + rows)
-    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+        old = read_rows(path)
+        actions = sorted({k for r in old + rows for k in r if per_action(k)})
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS + actions, restval="", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(old + rows)
+        os.replace(tmp, path)
+    finally:
+        os.close(folder)                               # releases the lock
 
 
 def latest(rows: list[dict]) -> dict:
@@ -208,7 +231,8 @@ def format_table_md(rows: list[dict], table: str) -> str:
 
 
 def format_actions_md(lines: list[dict], names: list[str]) -> list[str]:
-    """Per-action success (rows: action labels; columns: the row names), mean over seeds; [] without actions."""
+    """Per-action success (rows: action labels; columns: the row names), mean over seeds, then the locomotion
+    actions' skating ratio where the lines carry skating_<label>; [] without actions."""
     labels = sorted({k[7:] for r in lines for k, v in r.items()
                      if k.startswith("action_") and k != "action_success" and v != ""})
     if not labels:
@@ -218,6 +242,13 @@ def format_actions_md(lines: list[dict], names: list[str]) -> list[str]:
         field = "action_success" if label == "all" else f"action_{label}"
         vals = [cell(_values([r for r in lines if r["row"] == n], field), 2) for n in names]
         out.append(f"| {'**all**' if label == 'all' else label} | " + " | ".join(vals) + " |")
+    walking = sorted({k[8:] for r in lines for k, v in r.items() if per_action(k) and k.startswith("skating_")
+                      and v != ""})
+    if walking:                                        # GMD skating of the locomotion actions (evaluate.LOCOMOTION)
+        out += ["", "| skating ↓ (GMD) | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for label in walking:
+            vals = [cell(_values([r for r in lines if r["row"] == n], f"skating_{label}"), 3) for n in names]
+            out.append(f"| {label} | " + " | ".join(vals) + " |")
     return out
 
 
@@ -461,7 +492,7 @@ def main(argv: list[str]) -> None:
                             table=args.table, row=args.row, **meta)
         if args.fields:
             keep = [f.strip() for f in args.fields.split(",") if f.strip()]
-            metrics = set(METRIC_NAMES.values()) | {k for k in row if k.startswith("action_")}
+            metrics = set(METRIC_NAMES.values()) | {k for k in row if per_action(k)}
             row = {k: v for k, v in row.items() if k not in metrics or any(
                 k == f or (f.endswith("*") and k.startswith(f[:-1])) for f in keep)}
         append_rows(Path(args.results_dir) / f"{args.table}.csv", [row])

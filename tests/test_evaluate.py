@@ -124,6 +124,23 @@ def test_a_95_interval_only_at_the_protocols_20_replications():
     assert f"| M | 9.500±{1.96 * np.std(range(20)) / np.sqrt(20):.3f} |" in full and "R = 20" in full
 
 
+def test_skating_is_reported_per_locomotion_action():
+    """A walk whose planted feet glide at 1 m/s reads skating 1 under its label; a wave is not a locomotion action."""
+    from realism import skating_ratio
+    t = np.arange(40) / 20.0                                          # 2 s at 20 fps
+    glide = np.full((40, 22, 3), 0.9)
+    glide[:, :, 0] += t[:, None]                                      # every joint 1 m/s along x
+    glide[:, [7, 8, 10, 11], 1] = 0.02                                # feet on the ground, never lifted
+    still = np.full((40, 22, 3), 0.9)
+    still[:, [7, 8, 10, 11], 1] = 0.02
+    row = evaluate._Row()
+    row.add_joints([glide, still], ["walk", "wave_left"], None, 20.0)
+    row.add(torch.randn(4, 512), torch.randn(4, 512))                 # R@3 needs a batch of 3 or more
+    out = row.metrics(np.zeros(512), np.eye(512), diversity_times=1)
+    assert out["skating/walk"] == pytest.approx(skating_ratio(glide)) and out["skating/walk"] > 0.9
+    assert "skating/wave_left" not in out and "wave_left" not in evaluate.LOCOMOTION and "action/wave_left" in out
+
+
 def test_retrieval_metrics():
     rng = np.random.default_rng(4)
     text = rng.normal(size=(96, 32))

@@ -44,7 +44,7 @@ def fake_eval(split="test", reps=2):
     summary = {"Real motion": {"FID": {"mean": 0.1}, "R_precision_top3": {"mean": 0.9}},
                "run_seed0": {"FID": {"mean": 5.0}, "R_precision_top3": {"mean": 0.5}, "MultiModality": {"mean": 2.0},
                              "penetration_mm": {"mean": 1.5}, "action_success": {"mean": 0.25},
-                             "action/walk": {"mean": 0.5}}}
+                             "action/walk": {"mean": 0.5}, "skating/walk": {"mean": 0.4}}}
     return {"config": {"split": split, "replication_times": reps}, "evaluator_sha256": "cd" * 32,
             "generator": {"method": "luma", "guidance": 1.5, "clip_denoised": "on"},
             "multimodality": [100, 30, 10], "summary": summary}
@@ -53,7 +53,7 @@ def fake_eval(split="test", reps=2):
 def test_row_from_eval_names_metrics_stably_and_records_settings():
     row = results.row_from_eval(fake_eval(), "run_seed0", table="t", row="LUMA", seed=0, steps=400)
     assert (row["fid"], row["r_precision_top3"], row["multimodality"], row["penetration_mm"]) == (5.0, 0.5, 2.0, 1.5)
-    assert (row["action_success"], row["action_walk"]) == (0.25, 0.5)
+    assert (row["action_success"], row["action_walk"], row["skating_walk"]) == (0.25, 0.5, 0.4)
     assert (row["method"], row["guidance"], row["clip_denoised"]) == ("luma", 1.5, "on")
     assert (row["replications"], row["split"], row["multimodality_counts"]) == (2, "test", "100x30x10")
     real = results.row_from_eval(fake_eval(), "Real motion", table="t", row="Real motion", seed=0, steps=0)
@@ -76,3 +76,23 @@ def test_add_command_appends_a_row_and_regenerates(tmp_path):
     assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 0
     (tmp_path / "res" / "RESULTS.md").write_text(md.replace("5.000", "4.000"))          # a hand edit is caught
     assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 1
+
+
+def _append_ten(path, worker):
+    for i in range(10):
+        results.append_rows(path, [{"table": "t", "row": f"w{worker}", "seed": i, "steps": 1, "split": "test"}])
+
+
+def test_appends_from_several_processes_lose_no_row(tmp_path):
+    """Runs side by side (lab.experiments --jobs, or two runners) append to one CSV: the folder lock keeps all rows."""
+    import multiprocessing
+    path = tmp_path / "t.csv"
+    procs = [multiprocessing.get_context("fork").Process(target=_append_ten, args=(path, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    rows = results.read_rows(path)
+    assert len(rows) == 40 and {(r["row"], r["seed"]) for r in rows} == {(f"w{w}", str(i)) for w in range(4)
+                                                                         for i in range(10)}
+    assert not list(tmp_path.glob("*.tmp"))
