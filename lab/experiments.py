@@ -109,6 +109,8 @@ TABLES = {
         "LUMA+ATM": ["--method=luma+atm"],
         "latent_ar (MoLingo)": LATENT_AR},                      # each of its two stages trains <budget> steps
         "budget": {"": ("steps",), "latent_ar": ("ae_steps", "gen_steps")}, "scale_lr": True},
+    "planted_feet": {"rows": {                                  # issue 20: MDM's L_foot in training
+        "LUMA + L_foot (lambda 100)": LUMA + ["--lambda_foot=100"]}, "scale_lr": True},
 }
 GROUPS = {"luma_ablation": ["luma_table2", "luma_table3", "luma_table4"],
           "atm_ablation": ["atm_table3", "atm_table4", "atm_table5"]}
