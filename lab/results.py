@@ -82,7 +82,15 @@ TABLES = {
                   "python -m lab.experiments --table=latent_ar; generator trained on fresh posterior samples of "
                   "crops unless the row says 'means'. Not a converged comparison: one seed at 400 steps, where FID "
                   "is still falling steeply (issue 22 runs it at the plateau with 3 seeds)."),
-    "convergence": ("Convergence (LUMA Fig. 4)", "python -m lab.experiments --table=convergence."),
+    "convergence": ("Convergence (LUMA Fig. 4)",
+                    "python -m lab.experiments --table=convergence --steps=4000 --segment=1000 --mm=0 (the lr "
+                    "schedule stretched to the budget); plot: results/convergence.png."),
+    "planted_feet": ("Planted feet (issue 20): MDM's L_foot in training, the contact cleanup at sampling",
+                     "python -m lab.experiments --table=planted_feet --steps=4000 --mm=0 trains the L_foot row; the "
+                     "others are evaluate.py runs (--foot_cleanup) of the checkpoints named in their flags, appended "
+                     "with python -m lab.results --add. Per-locomotion-action skating below the action table."),
+    "comparison": ("The five methods at one budget (issue 22)",
+                   "python -m lab.experiments --table=comparison --seeds=0,1,2 --steps=4000."),
 }
 
 
