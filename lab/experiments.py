@@ -20,11 +20,13 @@ Convergence (LUMA sec. 4.2, Fig. 4): Baseline and LUMA, per seed, trained in seg
 --steps=M, evaluate, --resume --steps=2M, evaluate, ... up to the budget, always with --anchor_decay_steps=<budget>,
 so the segmented run ends with the weights of one uninterrupted run (train.py's exact resume; the lr schedule is
 step-based, stretched to the budget: --lr_decay_every=<budget>/6, the default's six decays). Each evaluated segment's
-checkpoint stays as <run dir>/ckpt_step<steps>.pt (sample.py, evaluate.py --foot_cleanup read it later). train_s: the processes' wall time (startup, data, LUMA's first MoCLIP training included); loop_s: the
-training loop alone, from train.py's "ms/step" log lines; both cumulative. Reported: the first step at which LUMA's
-FID reaches the baseline's final FID (interpolated linearly between evaluations) over the step at which the baseline
-first reaches it (its last step for a decreasing curve), per seed and for the mean curves (paper: 35k / 50k = 0.7),
-in results/RESULTS.md; results/convergence.png: FID vs steps and vs loop wall-clock, seed mean thick, seeds thin.
+checkpoint stays as <run dir>/ckpt_step<steps>.pt (sample.py, evaluate.py --foot_cleanup read it later). train_s: the
+processes' wall time (startup, data, LUMA's first MoCLIP training included); loop_s: the training loop alone, from
+train.py's "ms/step" log lines; both cumulative. Reported: the first step at which LUMA's FID reaches the baseline's
+final FID (interpolated linearly between evaluations) over the step at which the baseline first reaches it (its last
+step for a decreasing curve), per seed and for the mean curves (paper: 35k / 50k = 0.7), in results/RESULTS.md;
+results/convergence.png: FID vs steps and vs loop wall-clock, strict action success vs steps, seed mean thick, seeds
+thin.
 
     python -m lab.experiments --table=luma_table2 --rows=all --seeds=0,1 --steps=400 --reps=1
     python -m lab.experiments --table=luma_ablation --rows="w/o FiLM,baseline" --train_args="--batch_size=32"
