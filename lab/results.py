@@ -47,7 +47,7 @@ METRIC_NAMES = {"FID": "fid", "R_precision_top1": "r_precision_top1", "R_precisi
                 "root_speed_MAE": "root_speed_mae", "action_success": "action_success"}
 FIELDS = ["table", "row", "method", "seed", "steps", "split", "replications", "guidance", "clip_denoised",
           *METRIC_NAMES.values(), "multimodality_counts", "git_commit", "evaluator_sha256", "date", "machine",
-          "train_s", "loop_s", "eval_s", "flags", "note"]       # then action_<label>, skating_<label> columns, as the data has them
+          "train_s", "loop_s", "eval_s", "flags", "note"]       # then action_<label>, skating_<label> columns
 
 # per-action metrics of evaluate.py ("action/<label>", "skating/<label>") -> columns <prefix>_<label>
 PER_ACTION = ("action", "skating")
