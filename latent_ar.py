@@ -34,8 +34,9 @@ Choices that differ from the official code (deliberate, stated):
   - --text_cond=single, one pooled text token added to every latent token, is this project's design: neither the
     paper nor the official code has a single-token variant to compare multi-token cross-attention with.
 
-Training (both stages, options, presets, torchrun) is latent_ar_train.py; sampling a checkpoint is sample.py
-(LatentARGenerator). This file imports torch alone: copy it (with motion_ae.py for the tokens) into another project.
+Training: stage 1 is motion_ae.train_autoencoder, stage 2 (and the command for both) latent_ar_train.py; sampling a
+checkpoint is sample.py (LatentARGenerator). This file imports torch alone: copy it (with motion_ae.py's model for
+the tokens) into another project.
 
     python train.py --method=latent_ar                   # both stages, CPU preset, embedded dataset
 Test: python -m pytest tests/test_latent_ar.py -q

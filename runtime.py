@@ -17,13 +17,17 @@ Processes: `device=auto` picks cuda, then mps, then cpu; under torchrun every pr
 gloo on the CPU). Random states: every checkpoint holds each process's python, numpy, torch (and CUDA) states,
 gathered by all processes (gather_rng_states), so a resumed run continues exactly. Checkpoints are written atomically
 (save_atomic: a temp file, then a rename), so a killed save leaves the previous one intact. Weight averaging:
-ema_decay (diffusers' warm-up) and ema_update, shared by both training loops.
+ema_decay (diffusers' warm-up) and ema_update, shared by both training loops. Staged training (MoLingo's autoencoder,
+then its generator): gradients averaged by one all_reduce (average_gradients), each step's batch a pure function of
+the step (shard_batch), stage checkpoints reused, continued or refused (stage_checkpoint, resume_or_seed), and the
+warm-up cosine learning rate (warmup_cosine).
 
 Test: python -m pytest -q tests/test_runtime.py tests/test_resume.py
 """
 import dataclasses
 import inspect
 import io
+import math
 import os
 import random
 import sys
@@ -245,3 +249,94 @@ def save_atomic(path, state) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Staged training without the DDP wrapper (MoLingo's two stages: motion_ae.train_autoencoder, latent_ar_train.py)
+# ----------------------------------------------------------------------------------------------------------------
+
+def average_gradients(params: list, world: int) -> None:
+    """DistributedDataParallel's gradient averaging, written out: one all_reduce of every gradient flattened, after
+    backward (no overlap with it). Used instead of the DDP wrapper, whose hooks expect every parameter to be used
+    inside the wrapped forward: here the flow head and the SAE's label projection run outside it."""
+    if world == 1:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.flatten() for g in grads])                                   # (sum of numels,)
+    dist.all_reduce(flat)
+    flat /= world
+    for p, g in zip(params, flat.split([g.numel() for g in grads])):
+        p.grad = g.view_as(p)
+
+
+def shard_batch(step: int, num_items: int, batch_size: int, rank: int = 0, world: int = 1,
+                seed: int = 0) -> tuple[int, list[int]]:
+    """(epoch, item indices) of this process's batch at optimiser step `step`, a pure function of the arguments, so a
+    resumed run needs no sampler state: epoch e's order of data.EpochSampler (train.py's), cut into whole batches (the
+    incomplete last one dropped). Raises SystemExit when a process would get no batch."""
+    from data import EpochSampler                                                    # train.py's data order
+    per_rank = math.ceil(num_items / world)
+    per_epoch = per_rank // batch_size
+    if per_epoch == 0:
+        sys.exit(f"{num_items} training items over {world} process(es) give {per_rank} each, fewer than a batch of "
+                 f"{batch_size}: lower the batch size")
+    epoch, b = divmod(step, per_epoch)
+    sampler = EpochSampler(num_items, rank, world, seed=seed)
+    sampler.set_epoch(epoch)
+    mine = [i for _, i in sampler]                                                   # (per_rank,) item indices
+    return epoch, mine[b * batch_size:(b + 1) * batch_size]
+
+
+def resume_or_seed(ckpt: dict | None, modules: dict, seed: int, rank: int, world: int, device) -> int:
+    """Seed python, numpy and torch with seed + rank, then, with a checkpoint, load modules[k] from ckpt[k] and this
+    process's random states. Returns the step to start from (0 without a checkpoint)."""
+    random.seed(seed + rank), np.random.seed(seed + rank), torch.manual_seed(seed + rank)
+    if ckpt is None:
+        return 0
+    for key, module in modules.items():
+        module.load_state_dict(ckpt[key])
+    states = ckpt["rng"] if isinstance(ckpt["rng"], list) else []
+    if len(states) == world:
+        set_rng_state(states[rank], device)
+    elif rank == 0:
+        print(f"--resume: the checkpoint holds random states of {len(states)} process(es), this run has {world}: "
+              f"fresh seeds (weights and data order exact, noise draws not)")
+    return ckpt["step"]
+
+
+def stage_checkpoint(path: Path, kind: str, cfg, keys: tuple, budget: int, master: bool, check=None):
+    """What a stage does with its checkpoint at `path`: "finished" (step >= budget: reuse it), the checkpoint dict
+    (continue it: --resume and step < budget) or None (train from scratch: no file, or unfinished without --resume).
+    check(ckpt) -> '' or what makes the checkpoint stale. Raises SystemExit for an unreadable file, another kind, one
+    trained with other settings `keys` of cfg, or a stale one."""
+    stage = {"motion_ae": "stage ae", "latent_ar": "stage gen"}.get(kind, kind)
+    if not path.exists():
+        if cfg.resume and master:
+            print(f"{stage}: --resume: no checkpoint at {path}, starting from scratch")
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated zip, pickled objects, not a torch file: one answer
+        sys.exit(f"{path} is not a readable checkpoint ({type(err).__name__}); move it away to start from scratch")
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != kind:
+        sys.exit(f"{path} is not a {kind} checkpoint; move it away to start from scratch")
+    changed = {k: ckpt["config"].get(k) for k in keys if ckpt["config"].get(k) != getattr(cfg, k)}
+    stale = check(ckpt) if check is not None else ""
+    if changed or stale:
+        sys.exit(f"{path} was trained {stale or f'with other settings {changed}'}; pass another --out_dir or delete it")
+    if ckpt["step"] >= budget:
+        if master:
+            print(f"{stage}: reusing {path} (finished, step {ckpt['step']})")
+        return "finished"
+    if not cfg.resume:
+        if master:
+            print(f"{stage}: {path} stopped at step {ckpt['step']} of {budget}; starting over (--resume continues it)")
+        return None
+    return ckpt
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """lr multiplier: linear 0 -> 1 over `warmup` steps, then half a cosine to 0 at `total` (diffusers' cosine)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))

@@ -1,9 +1,9 @@
-"""latent_ar.py and its training and run plumbing (latent_ar_train.py): the decoding schedules (the official one against
-a transcription of MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture, masking invariants of the
-transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and runs of both stages on 48 embedded
-motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples from, the generator's fresh crops
-and posterior samples at every step, an exact resume after kills in either stage (bitwise equal to the uninterrupted
-run), and a torchrun run."""
+"""latent_ar.py and its training (latent_ar_train.py, runtime.py's staged training): the decoding schedules (the
+official one against a transcription of MoLingo's sampler loop), the flow head on a known 1-D Gaussian mixture,
+masking invariants of the transformer; options; the stage-checkpoint rules (reuse, continue, refuse); and runs of
+both stages on 48 embedded motions at tiny sizes: a smoke run whose checkpoint sample.load_generator samples from, the
+generator's fresh crops and posterior samples at every step, an exact resume after kills in either stage (bitwise
+equal to the uninterrupted run), and a torchrun run."""
 import math
 import shutil
 from pathlib import Path
@@ -14,7 +14,9 @@ import torch
 
 import latent_ar_train
 from latent_ar import FlowHead, MaskedLatentTransformer, mask_schedule, random_ranks, sample_latents, training_loss
-from latent_ar_train import LabelledMotions, LatentARConfig, parse_config, shard_batch, stage_checkpoint
+from latent_ar_train import LatentARConfig, parse_config
+from motion_ae import LabelledMotions
+from runtime import shard_batch, stage_checkpoint
 
 import conftest
 from conftest import ROOT
@@ -246,13 +248,14 @@ TINY = ["--num_motions=24", "--data_root=synth", "--ae_width=16", "--ae_batch_si
 # A run killed right after the checkpoint of stage `kind` at step `stop` (exit code 3), then main(argv).
 KILLED = """import sys
 import latent_ar_train
+import runtime
 kind, stop = sys.argv[1], int(sys.argv[2])
-save = latent_ar_train.save_atomic
+save = runtime.save_atomic
 def save_then_die(path, state):
     save(path, state)
     if state["kind"] == kind and state["step"] == stop:
         sys.exit(3)
-latent_ar_train.save_atomic = save_then_die
+runtime.save_atomic = save_then_die
 latent_ar_train.main(sys.argv[3:])
 """
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from data import DATASETS, load_stats
-from latent_ar_train import LabelledMotions, frame_label_table, reconstruction_metrics
-from motion_ae import MotionAE, ae_losses, alignment_loss, token_label_targets
+from motion_ae import (LabelledMotions, MotionAE, ae_losses, alignment_loss, frame_label_table,
+                       reconstruction_metrics, token_label_targets)
 
 
 def small_ae(label_dim=0, seed=0):
