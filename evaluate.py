@@ -73,7 +73,8 @@ class EvalConfig:
     seed: int = 0                     # replication r uses seed * 1000 + r
     device: str = "cpu"               # cpu | cuda | mps
     foot_cleanup: bool = False        # the generated joints (skating, penetration, floating, actions) after
-                                      # realism.clean_foot_contacts; FID and R-Precision read the features unchanged
+                                      # realism.clean_foot_contacts (sample.py's default); FID and R-Precision read
+                                      # the features unchanged. Off: method comparisons read the models' own output
 
 
 def parse_config(argv: list[str]) -> EvalConfig:
@@ -284,7 +285,7 @@ def evaluate_replication(evaluator, dataset: EvalDataset, seed: int, cfg: EvalCo
             texts += list(zip(captions, gen_lens.tolist()))
             if physical:
                 joints = joints_of(raw, gen_lens, info.joints_num)
-                if cfg.foot_cleanup:  # planted feet pinned by the generated contact channels (sample.py's option)
+                if cfg.foot_cleanup:  # planted feet pinned by the generated contact channels (sample.py's default)
                     joints = [clean_foot_contacts(j, raw[i, :len(j), -4:]) for i, j in enumerate(joints)]
                 rows[model_name].add_joints(joints, batch_labels, real, info.fps)
     if compare is not None:

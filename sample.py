@@ -2,7 +2,7 @@
 
     python sample.py --ckpt out/synthetic/ckpt.pt --text "a person jumps in place"
     python sample.py --ckpt out/synthetic/ckpt.pt --text "a person walks in a circle" --bvh
-    python sample.py --ckpt out/synthetic/ckpt.pt --text "a person walks forward" --foot_cleanup  # feet pinned
+    python sample.py --ckpt out/synthetic/ckpt.pt --text "a person walks forward" --foot_cleanup=False  # raw feet
     python sample.py --ckpt out/synthetic/ckpt.pt --text_file prompts.txt --num_samples 3 --batch_size 32 --seed 1
         # prompts.txt: one prompt a line, optional "#length" (frames, or seconds with an "s": "a man runs#6s")
     python sample.py --ckpt out/humanml3d/ckpt.pt --text "a person kicks" --length 4s --sampler dpm++2m --steps 20
@@ -10,7 +10,8 @@
 For every prompt and sample it writes into --out_dir (default <ckpt dir>/samples/):
     <i>_<slug>_<j>.npy         motion features (T, D), de-normalised: the dataset's own feature space (new_joint_vecs)
     <i>_<slug>_<j>_joints.npy  joint positions (T, J, 3) in metres (KIT: millimetres), recover_from_ric of the features
-                               (--foot_cleanup: planted feet pinned, realism.clean_foot_contacts; pictures, BVH too)
+                               with the planted feet pinned (realism.clean_foot_contacts; pictures and BVH too;
+                               --foot_cleanup=False: the features' joints as they are)
     <i>_<slug>_<j>.png         filmstrip: side and front views, the root path from above (render.py)
     <i>_<slug>_<j>.mp4 / .gif  animation (mp4 when ffmpeg is on PATH)
     <i>_<slug>_<j>.bvh         with --bvh: the motion on the dataset's skeleton, centimetres, Y up (bvh.py)
@@ -340,8 +341,9 @@ class SampleConfig:
     precision: str | None = None      # fp32 | bf16: U-Net autocast (default: the checkpoint's on CUDA, fp32 elsewhere)
     no_render: bool = False           # no filmstrip and animation
     bvh: bool = False                 # also write a .bvh per motion (needs: pip install bvhio)
-    foot_cleanup: bool = False        # pin the feet the contact channels plant (realism.clean_foot_contacts) in the
-                                      # joints, pictures and BVH; the features .npy stay the model's output
+    foot_cleanup: bool = True         # pin the feet the contact channels plant (realism.clean_foot_contacts) in the
+                                      # joints, pictures and BVH; the features .npy stay the model's output. On by
+                                      # default: GMD skating 0.23 -> 0.10 (results/planted_feet.csv), FID unchanged
 
 
 def parse_config(argv: list[str]) -> SampleConfig:

@@ -76,19 +76,20 @@ def test_sample_writes_features_joints_and_animation(work):
 
 
 def test_foot_cleanup_rewrites_the_joints_from_the_contact_channels(work):
-    """--foot_cleanup: the joints file is clean_foot_contacts of the features' joints and their contact channels,
-    the features file stays the model's output (the same seed without the flag writes the same features)."""
+    """By default (--foot_cleanup) the joints file is clean_foot_contacts of the features' joints and their contact
+    channels; the features file stays the model's output (--foot_cleanup=False, the same seed, writes the same
+    features and their plain joints)."""
     from motion import recover_from_ric
     from realism import clean_foot_contacts
     work, _ = work
     out = {}
-    for flag in ("", "--foot_cleanup"):
-        folder = f"samples_clean{flag[2:]}"
+    for flag in ("--foot_cleanup=False", ""):
+        folder = f"samples_clean{flag[-5:]}"
         run(ROOT / "sample.py", "--ckpt=run/ckpt.pt", "--text", "a person walks forward", "--length=60", "--steps=3",
             "--no_render", f"--out_dir={folder}", *([flag] if flag else []), cwd=work)
         feats = next((work / folder).glob("00_*_0.npy"))
         out[flag] = np.load(feats), np.load(str(feats).replace(".npy", "_joints.npy"))
-    (x, plain), (x_clean, cleaned) = out[""], out["--foot_cleanup"]
+    (x, plain), (x_clean, cleaned) = out["--foot_cleanup=False"], out[""]
     assert np.array_equal(x, x_clean)
     np.testing.assert_allclose(plain, recover_from_ric(x, 22), atol=1e-5)
     np.testing.assert_allclose(cleaned, clean_foot_contacts(recover_from_ric(x, 22), x[:, -4:]), atol=1e-5)
