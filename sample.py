@@ -428,6 +428,8 @@ def main(argv: list[str]) -> None:
     n = len(prompts) * args.num_samples
     if n:
         print(f"{n} motion(s): " + ", ".join(f"{k} {v:.1f} s ({v / n:.2f} s each)" for k, v in seconds.items()))
+        print("joints, pictures and BVH: planted feet pinned (--foot_cleanup=False writes the raw joints)"
+              if args.foot_cleanup else "joints, pictures and BVH: the model's raw output (no foot cleanup)")
     if skipped or failed:
         raise SystemExit(f"sample.py: {len(skipped)} prompt line(s) skipped and {len(failed)} motion(s) failed "
                          f"(messages above); the other {len(prompts) * args.num_samples - len(failed)} written")
