@@ -38,6 +38,7 @@ except ImportError:                                    # Windows: one writing pr
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 RESULTS = ROOT / "results"
 CONVERGENCE = ("Baseline", "LUMA")  # (reference row, method row) of the convergence table's steps-to-reach
+PAIRED = {"comparison": "Baseline"}  # table -> the reference row of its per-seed paired differences
 
 # evaluate.py's JSON keys -> the stable column names of a result row
 METRIC_NAMES = {"FID": "fid", "R_precision_top1": "r_precision_top1", "R_precision_top2": "r_precision_top2",
@@ -238,6 +239,38 @@ def format_table_md(rows: list[dict], table: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def format_paired_md(rows: list[dict], reference: str) -> str:
+    """Per-seed paired differences to the reference row, per (steps, split): for every other row, over the seeds
+    both rows have, (row - reference) of each COLUMNS metric, mean ± t_{0.975,n-1} s_d / sqrt(n) (s_d the std of the
+    n paired differences; a bare mean for one pair). Pairing by seed removes what a seed does to both rows alike (the
+    data order, MoCLIP's training, the evaluation's draws). "" when the reference row is absent."""
+    cells = latest(rows)
+    if not any(k[0] == reference for k in cells):
+        return ""
+    order = [n for n in dict.fromkeys(r["row"] for r in rows) if n != reference]
+    cols = [c for c in COLUMNS if c[0] != "multimodality"]
+    out = []
+    for steps in sorted({k[2] for k in cells}):
+        for split in dict.fromkeys(k[3] for k in cells):
+            ref = {k[1]: v for k, v in cells.items() if (k[0], k[2], k[3]) == (reference, steps, split)}
+            lines = []
+            for name in order:
+                new = {k[1]: v for k, v in cells.items() if (k[0], k[2], k[3]) == (name, steps, split)}
+                seeds = sorted(set(ref) & set(new))
+                if not seeds:
+                    continue
+                diffs = [[float(new[s][f]) - float(ref[s][f]) for s in seeds if new[s].get(f) and ref[s].get(f)]
+                         for f, _, _ in cols]
+                lines.append(f"| {name} | {', '.join(map(str, seeds))} | " + " | ".join(
+                    cell(d, digits) for d, (_, _, digits) in zip(diffs, cols)) + " |")
+            if lines:
+                out += ["", f"**{split} split, {steps} training steps: paired difference to {reference}** (row - "
+                        f"{reference} on the same seed; mean ± 95% CI over the paired seeds, Student t)", "",
+                        "| row | paired seeds | " + " | ".join(h for _, h, _ in cols) + " |",
+                        "|---" * (len(cols) + 2) + "|", *lines]
+    return "\n".join(out) + "\n" if out else ""
+
+
 def format_actions_md(lines: list[dict], names: list[str]) -> list[str]:
     """Per-action success (rows: action labels; columns: the row names), mean over seeds, then the locomotion
     actions' skating ratio where the lines carry skating_<label>; [] without actions."""
@@ -421,6 +454,8 @@ def render(results_dir=RESULTS) -> str:
         out += ["", f"## {title}", "", f"`results/{name}.csv`. {about}".rstrip()]
         rows = read_rows(files[name])
         text = format_convergence_md(rows) if name == "convergence" else format_table_md(rows, name)
+        if name in PAIRED:                                         # per-seed paired differences to its reference
+            text = text.rstrip("\n") + "\n" + format_paired_md(rows, PAIRED[name])
         out.append(text.rstrip("\n"))
         reading = Path(results_dir) / f"{name}.reading.md"         # the hand-written reading of the table, if any
         if reading.is_file():

@@ -96,3 +96,21 @@ def test_appends_from_several_processes_lose_no_row(tmp_path):
     assert len(rows) == 40 and {(r["row"], r["seed"]) for r in rows} == {(f"w{w}", str(i)) for w in range(4)
                                                                          for i in range(10)}
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_paired_differences_pair_by_seed_and_use_the_t_interval():
+    """format_paired_md: (row - reference) on the same seed, mean ± t_{0.975,n-1} s_d / sqrt(n) (scipy's t), seeds
+    without a reference line left out; a seed offset common to both rows cancels, which an unpaired interval keeps."""
+    from scipy import stats
+    def line(row, seed, fid):
+        return {"row": row, "seed": str(seed), "steps": "4000", "split": "test", "fid": str(fid), "method": "m"}
+    base = {0: 2.0, 1: 5.0, 2: 3.0}                                 # a large seed effect shared by both rows
+    delta = {0: -0.5, 1: -0.7, 2: -0.6}
+    rows = ([line("Baseline", s, f) for s, f in base.items()] + [line("LUMA", s, base[s] + delta[s]) for s in base]
+            + [line("LUMA", 3, 0.1)])                              # seed 3 has no baseline: not paired
+    text = results.format_paired_md(rows, "Baseline")
+    d = list(delta.values())
+    half = stats.t.ppf(0.975, 2) * stats.tstd(d) / 3 ** 0.5
+    assert f"| LUMA | 0, 1, 2 | {sum(d) / 3:.3f} ± {half:.3f} |" in text
+    assert half < 0.5 < results.mean_ci([base[s] + delta[s] for s in base])[1]   # pairing removes the seed effect
+    assert results.format_paired_md([line("LUMA", 0, 1.0)], "Baseline") == ""
