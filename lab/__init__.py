@@ -1,7 +1,8 @@
 """The lab: the research tools that produce the result tables, apart from the methods they measure.
 
     experiments.py     miniature versions of the papers' tables and convergence curve (train, evaluate, append rows)
-    results.py         the one result-row format of results/*.csv and results/RESULTS.md generated from it
+    results.py         the one result-row format of results/*.csv, python -m lab.results
+    tables.py          results/RESULTS.md, the README summary and the convergence plot generated from the rows
     sweep_guidance.py  the classifier-free guidance scale chosen on the validation split
     benchmark.py       training-step time of the methods, interleaved runs
     gradient_flow.py   per-block gradient norms of checkpoints (LUMA sec. 4.3)

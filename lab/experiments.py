@@ -12,7 +12,7 @@ and appends one result row per split to results/<table>.csv (lab/results.py's fo
 replications, guidance, clamp, every metric under its stable name, per-action columns, git commit, evaluator sha256,
 date, machine, train_s, loop_s, eval_s, flags). A (row, seed, steps, split) already in the CSV is skipped, so a table
 is completed across sessions; a checkpoint of the same budget that stopped short is resumed exactly (--resume).
-After every run results/RESULTS.md is regenerated (lab/results.py). Changing a row's flags means renaming the row (or
+After every run results/RESULTS.md is regenerated (lab/tables.py). Changing a row's flags means renaming the row (or
 removing its CSV lines). MultiModality runs in every generated row (--mm, StableMoFusion's 100 x 30 x 10 by default;
 a smaller count is written in each row and shown in the tables).
 
@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import runtime
-from lab import results
+from lab import results, tables
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 LUMA = ["--method=luma"]
@@ -332,9 +332,9 @@ def write_reports(cfg: ExperimentsConfig) -> None:
     """results/RESULTS.md from every result CSV, and the convergence plot when its CSV exists."""
     out = Path(cfg.results)
     with WRITING:
-        (out / "RESULTS.md").write_text(results.render(out))
+        (out / "RESULTS.md").write_text(tables.render(out))
         if (out / "convergence.csv").is_file():
-            results.plot_convergence(results.read_rows(out / "convergence.csv"), out / "convergence.png")
+            tables.plot_convergence(results.read_rows(out / "convergence.csv"), out / "convergence.png")
 
 
 def run_chain(chain: list[Job], cfg: ExperimentsConfig, commit: str) -> list[str]:

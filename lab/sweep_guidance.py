@@ -33,7 +33,7 @@ import torch
 
 import evaluate
 import runtime
-from lab import results as result_rows
+from lab import results as result_rows, tables
 from evaluate import EvalConfig
 
 
@@ -128,7 +128,7 @@ def sweep_guidance(cfg: EvalConfig, sweep: SweepConfig, gen) -> str:
     table = "\n".join(lines) + "\n"
     if sweep.results:
         result_rows.append_rows(Path(sweep.results) / f"{sweep.table}.csv", rows)
-        (Path(sweep.results) / "RESULTS.md").write_text(result_rows.render(sweep.results))
+        (Path(sweep.results) / "RESULTS.md").write_text(tables.render(sweep.results))
     (out_dir / "sweep_guidance.md").write_text(table)
     print(table + f"written: {out_dir / 'sweep_guidance.md'}")
     return table

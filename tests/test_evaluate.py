@@ -444,14 +444,14 @@ def test_guidance_sweep_on_validation_split_picks_the_least_noisy_scale(trained,
     cfg = EvalConfig(ckpt=str(tmp_path / "ckpt.pt"), data_root=str(root), evaluator_dir=str(d), diversity_times=20)
     sweep = sweep_guidance.SweepConfig(scales="1,1.5,3.5", rescale=0.7, seeds=2, results=str(tmp_path / "res"))
     table = sweep_guidance.sweep_guidance(cfg, sweep, gen)
-    from lab import results
+    from lab import results, tables
     rows = results.read_rows(tmp_path / "res" / "guidance_sweep.csv")            # one result row per setting + real
     names = {"guidance 1", "Real motion", "guidance 1.5", "guidance 3.5", "guidance 1.5, CFG rescale 0.7",
              "guidance 1, CFG rescale 0.7"}
     assert len(rows) == 6 and {r["row"] for r in rows} == names
     assert {r["split"] for r in rows} == {"val"} and all(r["replications"] == "2" for r in rows)
     assert len(rows[0]["evaluator_sha256"]) == 64 and rows[0]["fid"] and rows[1]["method"] == "real"
-    assert (tmp_path / "res" / "RESULTS.md").read_text() == results.render(tmp_path / "res")
+    assert (tmp_path / "res" / "RESULTS.md").read_text() == tables.render(tmp_path / "res")
     settings = {c for c in gen.calls}
     assert settings == {(1.0, 0.0), (1.5, 0.0), (3.5, 0.0), (1.5, 0.7), (1.0, 0.7)}  # rescale at the best two
     assert "| 1.5 | 0 |" in table and table.rstrip().endswith("(or sample.py / evaluate.py --guidance).")

@@ -11,7 +11,7 @@ import pytest
 from conftest import ENV  # python -m lab.experiments from any directory
 
 from lab import experiments as ex  # noqa: E402  (conftest puts the repository root on sys.path)
-from lab import results  # noqa: E402
+from lab import results, tables  # noqa: E402
 
 
 def cfg(**kw):
@@ -116,22 +116,22 @@ def test_csv_append_skip_and_markdown_ci(tmp_path):
     ran = {(j.row, j.seed) for j in jobs}
     assert ("LUMA (full)", 0) not in ran and ("Baseline", 0) not in ran and ("Baseline", 1) in ran
     assert len(ran) == 7 * 2 - 3
-    md = results.format_table_md(rows, "luma_table2")
+    md = tables.format_table_md(rows, "luma_table2")
     full = next(ln for ln in md.splitlines() if ln.startswith("| LUMA (full)"))
     assert "| luma | 2 | R=2 | 2.000 ± 12.706 |" in full and "0.600 ± 1.271" in full   # t_{0.975,1} s / sqrt(2)
     baseline = next(ln for ln in md.splitlines() if ln.startswith("| Baseline"))
     assert "| baseline | 1 | R=2 | 4.000 |" in baseline
     assert md.index("| LUMA (full)") < md.index("| Baseline")                    # first-appearance order
     assert "| jump | - | 0.50 |" in md                                           # per-action table
-    assert results.mean_ci([2.0, 4.0, 6.0])[1] == pytest.approx(4.303 * 2 / 3 ** 0.5, rel=1e-3)
+    assert tables.mean_ci([2.0, 4.0, 6.0])[1] == pytest.approx(4.303 * 2 / 3 ** 0.5, rel=1e-3)
 
 
 def test_steps_to_reach_interpolates():
-    assert results.steps_to_reach([200, 300], [6.0, 4.0], 5.0) == pytest.approx(250)
-    r = results.reach_ratio([(100, 9.0), (200, 7.0), (300, 6.0), (400, 5.0)], [(200, 6.0), (300, 4.0), (400, 3.5)])
+    assert tables.steps_to_reach([200, 300], [6.0, 4.0], 5.0) == pytest.approx(250)
+    r = tables.reach_ratio([(100, 9.0), (200, 7.0), (300, 6.0), (400, 5.0)], [(200, 6.0), (300, 4.0), (400, 3.5)])
     assert (r["target"], r["ref"], r["new"]) == (5.0, 400, pytest.approx(250)) and r["ratio"] == pytest.approx(0.625)
-    assert results.steps_to_reach([100, 200], [9.0, 8.0], 5.0) is None                # never reaches it
-    assert results.steps_to_reach([100, 200], [4.0, 3.0], 5.0) == 100                 # already there at the first eval
+    assert tables.steps_to_reach([100, 200], [9.0, 8.0], 5.0) is None                # never reaches it
+    assert tables.steps_to_reach([100, 200], [4.0, 3.0], 5.0) == 100                 # already there at the first eval
     log = "step 100/300 | loss 1 | lr 1 | 20.0 ms/step | x\nnoise\nstep    300/300 | loss 1 | 10.0 ms/step | x\n"
     assert ex.loop_seconds(log) == pytest.approx(100 * 0.02 + 200 * 0.01)
     assert ex.loop_seconds(log, start=50) == pytest.approx(50 * 0.02 + 200 * 0.01)

@@ -1,5 +1,5 @@
-"""results.py: the committed result tables are exactly what the committed CSV files give, result rows carry what an
-audit needs, and `python -m lab.results --add` turns an evaluate.py JSON into a row."""
+"""lab/results.py and lab/tables.py: the committed result tables are exactly what the committed CSV files give,
+result rows carry what an audit needs, and `python -m lab.results --add` turns an evaluate.py JSON into a row."""
 import json
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import results
+from lab import results, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,13 +16,13 @@ def test_committed_results_md_equals_what_the_csv_files_regenerate():
     committed = ROOT / "results" / "RESULTS.md"
     assert committed.is_file(), "results/RESULTS.md is missing: run python -m lab.results"
     assert list((ROOT / "results").glob("*.csv")), "no result CSV is committed under results/"
-    assert committed.read_text() == results.render(ROOT / "results"), \
+    assert committed.read_text() == tables.render(ROOT / "results"), \
         "results/RESULTS.md differs from the CSV files: run python -m lab.results and commit it"
 
 
 def test_readme_summary_table_equals_the_csv_files():
     readme = (ROOT / "README.md").read_text()
-    assert readme == results.with_summary(readme), "README.md's summary table differs: run python results.py"
+    assert readme == tables.with_summary(readme), "README.md's summary table differs: run python results.py"
 
 
 def test_every_committed_row_is_auditable():
@@ -108,9 +108,9 @@ def test_paired_differences_pair_by_seed_and_use_the_t_interval():
     delta = {0: -0.5, 1: -0.7, 2: -0.6}
     rows = ([line("Baseline", s, f) for s, f in base.items()] + [line("LUMA", s, base[s] + delta[s]) for s in base]
             + [line("LUMA", 3, 0.1)])                              # seed 3 has no baseline: not paired
-    text = results.format_paired_md(rows, "Baseline")
+    text = tables.format_paired_md(rows, "Baseline")
     d = list(delta.values())
     half = stats.t.ppf(0.975, 2) * stats.tstd(d) / 3 ** 0.5
     assert f"| LUMA | 0, 1, 2 | {sum(d) / 3:.3f} ± {half:.3f} |" in text
-    assert half < 0.5 < results.mean_ci([base[s] + delta[s] for s in base])[1]   # pairing removes the seed effect
-    assert results.format_paired_md([line("LUMA", 0, 1.0)], "Baseline") == ""
+    assert half < 0.5 < tables.mean_ci([base[s] + delta[s] for s in base])[1]   # pairing removes the seed effect
+    assert tables.format_paired_md([line("LUMA", 0, 1.0)], "Baseline") == ""
