@@ -50,6 +50,10 @@ TABLES = {
                      "python -m lab.experiments --table=planted_feet --steps=4000 --mm=0 trains the L_foot row; the "
                      "others are evaluate.py runs (--foot_cleanup) of the checkpoints named in their flags, appended "
                      "with python -m lab.results --add. Per-locomotion-action skating below the action table."),
+    "default_budget": ("README command 1's budget spent two ways (issue 22 item 5)",
+                       "The default's 38,400 training samples as 1,200 steps of batch 32 (python -m lab.experiments "
+                       "--table=default_budget --rows=\"LUMA batch 32 (default)\" --steps=1200 --mm=0) or 2,400 "
+                       "of batch 16 (--rows=\"LUMA batch 16\" --steps=2400); each lr schedule decays six times."),
     "comparison": ("The five methods at one budget (issue 22)",
                    "python -m lab.experiments --table=comparison --seeds=0,1,2 --steps=4000."),
 }
