@@ -112,8 +112,8 @@ TABLES = {
         "latent_ar (MoLingo)": LATENT_AR},                      # each of its two stages trains <budget> steps
         "budget": {"": ("steps",), "latent_ar": ("ae_steps", "gen_steps")}, "scale_lr": True},
     "default_budget": {"rows": {                                # issue 22 item 5: the default's 38,400 samples
-        "LUMA batch 32 (default)": LUMA,                           # run with --steps=1200
-        "LUMA batch 16": LUMA + ["--batch_size=16"]},              # run with --steps=2400: the same samples
+        "LUMA batch 32 (default)": LUMA,                        # run with --steps=1200
+        "LUMA batch 16": LUMA + ["--batch_size=16"]},           # run with --steps=2400: the same samples
         "scale_lr": True},
     "planted_feet": {"rows": {                                  # issue 20: MDM's L_foot in training
         "LUMA + L_foot (lambda 100)": LUMA + ["--lambda_foot=100"]}, "scale_lr": True},
