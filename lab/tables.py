@@ -347,8 +347,8 @@ def render(results_dir=RESULTS) -> str:
 
 # The README's summary: (table, row) pairs, each shown on both test splits; regenerated into README.md between
 # the two markers by `python -m lab.results`, and checked by tests/test_results.py.
-SUMMARY = [("real", "Real motion"), ("default_budget", "LUMA batch 32 (default)"), ("comparison", "LUMA"),
-           ("comparison", "latent_ar (MoLingo)")]
+SUMMARY = [("real", "Real motion (evaluator b4710cfc)"), ("default_budget", "LUMA batch 32 (default)"),
+           ("comparison", "LUMA"), ("comparison", "latent_ar (MoLingo)")]
 SUMMARY_COLUMNS = [("fid", "FID ↓", 3), ("r_precision_top3", "R@3 ↑", 3), ("mm_dist", "MM Dist ↓", 3),
                    ("multimodality", "MModality ↑", 3), ("skating_ratio", "Skating ↓", 3),
                    ("action_success", "Actions ↑", 3)]
