@@ -26,11 +26,13 @@ train.py's "ms/step" log lines; both cumulative. Reported: the first step at whi
 final FID (interpolated linearly between evaluations) over the step at which the baseline first reaches it (its last
 step for a decreasing curve), per seed and for the mean curves (paper: 35k / 50k = 0.7), in results/RESULTS.md;
 results/convergence.png: FID vs steps and vs loop wall-clock, strict action success vs steps, seed mean thick, seeds
-thin.
+thin. One table holds one budget's curve: its rows record the budget's flags (--anchor_decay_steps, --lr_decay_every)
+and a run towards another budget is refused; `convergence` holds the 4,000-step curve, `convergence_long` (the same
+rows, results/convergence_long.csv and .png) the 8,000-step one (issue 22 item 3).
 
     python -m lab.experiments --table=luma_table2 --rows=all --seeds=0,1 --steps=400 --reps=1
     python -m lab.experiments --table=luma_ablation --rows="w/o FiLM,baseline" --train_args="--batch_size=32"
-    python -m lab.experiments --table=convergence --steps=1200 --segment=300 --seeds=0,1,2
+    python -m lab.experiments --table=convergence_long --steps=8000 --segment=1000 --seeds=0,1 --mm=0
     python -m lab.experiments --table=atm_table5 --dry_run      # print the commands only
 
 The comparison (issue 22): baseline, luma, atm, luma+atm and latent_ar at one budget, each U-Net row's lr schedule
@@ -102,8 +104,10 @@ TABLES = {
         "Baseline": ["--method=baseline"],
         "LUMA": LUMA},
         "budget": {"": ("steps",), "latent_ar": ("ae_steps", "gen_steps")}},
-    "convergence": {"rows": {"Baseline": ["--method=baseline"], "LUMA": LUMA},   # LUMA Fig. 4
+    "convergence": {"rows": {"Baseline": ["--method=baseline"], "LUMA": LUMA},   # LUMA Fig. 4, a 4,000-step budget
                     "segmented": True, "compare": ("Baseline", "LUMA"), "scale_lr": True},
+    "convergence_long": {"rows": {"Baseline": ["--method=baseline"], "LUMA": LUMA},   # the same to 8,000 steps
+                         "segmented": True, "compare": ("Baseline", "LUMA"), "scale_lr": True},
     "comparison": {"rows": {                                    # issue 22: the five methods at one budget
         "Baseline": ["--method=baseline"],
         "LUMA": LUMA,
@@ -177,6 +181,7 @@ class Job:
     eval_cmds: dict[str, list[str]] = field(default_factory=dict)
     resume: bool = False
     note: str = ""
+    schedule: list[str] = field(default_factory=list)   # segmented tables: the budget's flags, kept in the row
 
 
 def ckpt_state(run_dir: Path) -> tuple[int, dict] | None:
@@ -206,6 +211,24 @@ def lr_decay_every(budget: int) -> int:
     return max(1, round(train.TrainConfig.lr_decay_every * budget / train.TrainConfig.steps))
 
 
+def budget_of(row: dict) -> int | None:
+    """The budget a segmented table's result row was trained towards: the --anchor_decay_steps of its `flags`
+    column (None when the row does not record one)."""
+    m = re.search(r"--anchor_decay_steps=(\d+)", row.get("flags", ""))
+    return int(m.group(1)) if m else None
+
+
+def check_budget(table: str, rows: list[dict], budget: int) -> None:
+    """A segmented table's CSV holds one curve, so one budget (the lr schedule and zeta's N are stretched to it):
+    SystemExit when `rows` (the table's lines) were trained towards another budget or do not record theirs."""
+    other = sorted({str(budget_of(r) or "an unrecorded number of") for r in rows if budget_of(r) != budget})
+    if other:
+        sys.exit(f"experiments.py: results/{table}.csv holds a curve trained towards {', '.join(other)} steps "
+                 f"(--anchor_decay_steps in its flags column), not --steps={budget}: one table holds one budget's "
+                 f"curve. Extend it with its own --steps, or give the new budget its own table "
+                 f"(--table=convergence_long).")
+
+
 def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> list[Job]:
     """Jobs for one table in order; `done` holds (row, seed, steps, split) already in the CSV; state(run_dir) gives
     (step, config) of its checkpoint or None."""
@@ -226,12 +249,13 @@ def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> lis
             same = config.get("anchor_decay_steps" if seg else budget_names[-1]) == cfg.steps and \
                 config.get("seed") == seed
             current = step if same else None                   # else: a fresh run overwrites it
-            fixed = [f"--seed={seed}", f"--out_dir={run_dir}"] + \
-                ([f"--anchor_decay_steps={cfg.steps}"] if seg else []) + \
+            schedule = ([f"--anchor_decay_steps={cfg.steps}"] if seg else []) + \
                 ([f"--lr_decay_every={lr_decay_every(cfg.steps)}"] if spec.get("scale_lr") and method != "latent_ar"
                  else [])                                      # latent_ar's cosine already ends at its budget
+            fixed = [f"--seed={seed}", f"--out_dir={run_dir}"] + schedule
             for steps in [s for s in targets if missing[s]]:  # a segment already in the CSV is trained through
-                job = Job(table, row, seed, steps, run_dir, None, resume=current is not None)
+                job = Job(table, row, seed, steps, run_dir, None, resume=current is not None,
+                          schedule=schedule if seg else [])
                 if current is not None and current > steps:
                     job.note = f"checkpoint already at step {current}: step {steps} cannot be evaluated any more"
                 elif current != steps:
@@ -322,7 +346,7 @@ def execute(job: Job, cfg: ExperimentsConfig, commit: str) -> bool:
         result = json.loads(path.read_text())
         model = job.run_dir.name if job.run_dir.name in result["summary"] else \
             next(k for k in result["summary"] if not k.startswith("Real motion"))
-        flags = merge_flags(shlex.split(cfg.train_args), TABLES[job.table]["rows"][job.row])
+        flags = merge_flags(shlex.split(cfg.train_args), TABLES[job.table]["rows"][job.row], job.schedule)
         method = next((f.partition("=")[2] for f in flags if f.startswith("--method=")), "baseline")
         with WRITING:
             results.append_rows(Path(cfg.results) / f"{job.table}.csv", [results.row_from_eval(
@@ -337,8 +361,8 @@ def write_reports(cfg: ExperimentsConfig) -> None:
     out = Path(cfg.results)
     with WRITING:
         (out / "RESULTS.md").write_text(tables.render(out))
-        if (out / "convergence.csv").is_file():
-            tables.plot_convergence(results.read_rows(out / "convergence.csv"), out / "convergence.png")
+        for name in [t for t, spec in TABLES.items() if spec.get("segmented") and (out / f"{t}.csv").is_file()]:
+            tables.plot_convergence(results.read_rows(out / f"{name}.csv"), out / f"{name}.png")
 
 
 def run_chain(chain: list[Job], cfg: ExperimentsConfig, commit: str) -> list[str]:
@@ -369,8 +393,10 @@ def main(argv: list[str]) -> None:
     commit, failed = results.git_commit(), []
     print(f"experiments.py: tables {tables}, git {commit}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     for table in tables:
-        done = set(results.latest([r for r in results.read_rows(Path(cfg.results) / f"{table}.csv")
-                                   if r["table"] == table]))
+        lines = [r for r in results.read_rows(Path(cfg.results) / f"{table}.csv") if r["table"] == table]
+        if TABLES[table].get("segmented"):
+            check_budget(table, lines, cfg.steps)
+        done = set(results.latest(lines))
         chains: dict[Path, list[Job]] = {}
         for job in plan(cfg, table, done):
             chains.setdefault(job.run_dir, []).append(job)

@@ -17,6 +17,7 @@ from pathlib import Path
 from lab.results import RESULTS, latest, per_action, read_rows
 
 CONVERGENCE = ("Baseline", "LUMA")  # (reference row, method row) of the convergence table's steps-to-reach
+CURVES = ("convergence", "convergence_long")  # tables rendered as curves (one budget each, lab/experiments.py)
 PAIRED = {"comparison": "Baseline"}  # table -> the reference row of its per-seed paired differences
 
 # Columns of the generated tables: (field, header, decimals)
@@ -47,6 +48,10 @@ TABLES = {
     "convergence": ("Convergence (LUMA Fig. 4)",
                     "python -m lab.experiments --table=convergence --steps=4000 --segment=1000 --mm=0 (the lr "
                     "schedule stretched to the budget); plot: results/convergence.png."),
+    "convergence_long": ("Convergence to 8,000 steps (LUMA Fig. 4; issue 22 item 3)",
+                         "python -m lab.experiments --table=convergence_long --steps=8000 --segment=1000 --mm=0: the "
+                         "rows of the 4,000-step curve with the lr schedule and zeta's N stretched to 8,000 steps "
+                         "(their own runs, not a continuation); plot: results/convergence_long.png."),
     "planted_feet": ("Planted feet (issue 20): MDM's L_foot in training, the contact cleanup at sampling",
                      "python -m lab.experiments --table=planted_feet --steps=4000 --mm=0 trains the L_foot row; the "
                      "others are evaluate.py runs (--foot_cleanup) of the checkpoints named in their flags, appended "
@@ -334,7 +339,7 @@ def render(results_dir=RESULTS) -> str:
         title, about = TABLES.get(name, (name, ""))
         out += ["", f"## {title}", "", f"`results/{name}.csv`. {about}".rstrip()]
         rows = read_rows(files[name])
-        text = format_convergence_md(rows) if name == "convergence" else format_table_md(rows, name)
+        text = format_convergence_md(rows) if name in CURVES else format_table_md(rows, name)
         if name in PAIRED:                                         # per-seed paired differences to its reference
             text = text.rstrip("\n") + "\n" + format_paired_md(rows, PAIRED[name])
         out.append(text.rstrip("\n"))

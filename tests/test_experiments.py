@@ -95,6 +95,11 @@ def test_convergence_is_segmented_with_a_fixed_decay():
     at = {"baseline_seed0": (200, {"anchor_decay_steps": 800, "seed": 0})}
     first = [j for j in ex.plan(c, "convergence", done, state=lambda d: at.get(Path(d).name)) if j.seed == 0]
     assert not first[0].resume and first[0].steps == 300 and "--resume" not in first[0].train_cmd
+    assert all(j.schedule == ["--anchor_decay_steps=400", "--lr_decay_every=67"] for j in jobs)
+    assert ex.budget_of({"flags": "--method=luma --anchor_decay_steps=400"}) == 400
+    assert ex.budget_of({"flags": "--method=luma"}) is None
+    with pytest.raises(SystemExit, match="towards an unrecorded number of steps"):   # a row without its budget
+        ex.check_budget("convergence", [{"flags": "--method=luma"}], 400)
     at = {"baseline_seed0": (300, {"anchor_decay_steps": 400, "seed": 0})}
     jobs = ex.plan(c, "convergence", {("Baseline", 0, 100, "test")}, state=lambda d: at.get(Path(d).name))
     assert "cannot be evaluated" in jobs[0].note and jobs[0].steps == 200 and jobs[1].train_cmd is None
@@ -211,6 +216,19 @@ def test_a_session_with_stand_in_scripts_fills_the_csv_and_is_skipped_next_time(
     ex.main(argv)                                                         # everything is in the CSV: nothing runs
     assert (tmp_path / "calls.txt").read_text().splitlines() == calls
     assert len(results.read_rows(tmp_path / "res" / "convergence.csv")) == 8
+    # the rows record their budget; a run towards another one is refused (it would mix two schedules in one
+    # curve and overwrite the run directories) and goes to a table of its own
+    assert {r["flags"] for r in rows} == {f"--method={m} --anchor_decay_steps=200 --lr_decay_every=33"
+                                          for m in ("baseline", "luma")}
+    with pytest.raises(SystemExit, match="towards 200 steps.*--steps=400.*convergence_long"):
+        ex.main([a.replace("--steps=200", "--steps=400") for a in argv])
+    assert (tmp_path / "calls.txt").read_text().splitlines() == calls                      # nothing ran
+    ex.main([a.replace("--table=convergence", "--table=convergence_long").replace("--seeds=0,1", "--seeds=0")
+             for a in argv])
+    long = results.read_rows(tmp_path / "res" / "convergence_long.csv")
+    assert len(long) == 4 and (tmp_path / "exp" / "convergence_long" / "luma_seed0" / "ckpt_step200.pt").is_file()
+    assert (tmp_path / "res" / "convergence_long.png").is_file() and "## Convergence to 8,000 steps" in \
+        (tmp_path / "res" / "RESULTS.md").read_text()
 
 
 def test_benchmark_reads_step_time_after_warm_up():
