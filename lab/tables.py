@@ -43,8 +43,8 @@ TABLES = {
     "latent_ar": ("MoLingo's comparison (latent_ar) beside the U-Net rows",
                   "python -m lab.experiments --table=latent_ar; generator trained on fresh posterior samples of "
                   "crops unless the row says 'means'. Not a converged comparison: one seed at 400 steps, where FID "
-                  "is still falling steeply (issue 22 runs it at the plateau with 3 seeds); the 4,000-step unaligned rows "
-                  "(3 seeds) pair with the comparison's latent_ar seeds."),
+                  "is still falling steeply (issue 22 runs it at the plateau with 3 seeds); the 4,000-step unaligned "
+                  "rows (3 seeds) pair with the comparison's latent_ar seeds."),
     "convergence": ("Convergence (LUMA Fig. 4)",
                     "python -m lab.experiments --table=convergence --steps=4000 --segment=1000 --mm=0 (the lr "
                     "schedule stretched to the budget); plot: results/convergence.png."),
