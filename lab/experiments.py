@@ -225,8 +225,9 @@ def check_budget(table: str, rows: list[dict], budget: int) -> None:
     if other:
         sys.exit(f"experiments.py: results/{table}.csv holds a curve trained towards {', '.join(other)} steps "
                  f"(--anchor_decay_steps in its flags column), not --steps={budget}: one table holds one budget's "
-                 f"curve. Extend it with its own --steps, or give the new budget its own table "
-                 f"(--table=convergence_long).")
+                 f"curve. Extend it with its own --steps, or give the new budget a table of its own"
+                 f"{' (--table=convergence_long)' if table == 'convergence' else ''}: a segmented entry of "
+                 f"lab/experiments.py's TABLES, named in lab/tables.py's CURVES.")
 
 
 def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> list[Job]:

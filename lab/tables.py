@@ -17,7 +17,7 @@ from pathlib import Path
 from lab.results import RESULTS, latest, per_action, read_rows
 
 CONVERGENCE = ("Baseline", "LUMA")  # (reference row, method row) of the convergence table's steps-to-reach
-CURVES = ("convergence", "convergence_long")  # tables rendered as curves (one budget each, lab/experiments.py)
+CURVES = ("convergence", "convergence_long")  # the segmented tables of lab/experiments.py (one budget each)
 PAIRED = {"comparison": "Baseline"}  # table -> the reference row of its per-seed paired differences
 
 # Columns of the generated tables: (field, header, decimals)

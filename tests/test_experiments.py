@@ -100,6 +100,11 @@ def test_convergence_is_segmented_with_a_fixed_decay():
     assert ex.budget_of({"flags": "--method=luma"}) is None
     with pytest.raises(SystemExit, match="towards an unrecorded number of steps"):   # a row without its budget
         ex.check_budget("convergence", [{"flags": "--method=luma"}], 400)
+    with pytest.raises(SystemExit) as refused:                   # the message never sends a table to itself
+        ex.check_budget("convergence_long", [{"flags": "--anchor_decay_steps=8000"}], 9000)
+    assert "towards 8000 steps" in str(refused.value) and "--table=convergence_long" not in str(refused.value)
+    # lab/tables.py renders as curves exactly the tables trained in segments (it cannot import this module)
+    assert set(tables.CURVES) == {t for t, spec in ex.TABLES.items() if spec.get("segmented")}
     at = {"baseline_seed0": (300, {"anchor_decay_steps": 400, "seed": 0})}
     jobs = ex.plan(c, "convergence", {("Baseline", 0, 100, "test")}, state=lambda d: at.get(Path(d).name))
     assert "cannot be evaluated" in jobs[0].note and jobs[0].steps == 200 and jobs[1].train_cmd is None
