@@ -18,6 +18,11 @@ Implementation details kept from StableMoFusion (models/unet.py):
 Added here: a text padding mask (True = real token) honoured by the text adapter and by both attention
 variants. With an all-True mask (or None) the network computes exactly what StableMoFusion computes.
 
+Memory layout (speed only; the same function): every activation is a (B, C, T) tensor stored time-major, i.e. the
+transpose of a contiguous (B, T, C) tensor. The per-frame GroupNorm and the cross-attention read it as (B*T, C) and
+(B, T, C) without a copy, and the convolutions keep that layout (conv_time_major): 1.15x faster CPU training step
+than channel-major storage, which copied every activation to (B, T, C) and back around each norm and attention.
+
 Test: python -m pytest tests/test_unet.py -q
 """
 import math
@@ -90,6 +95,26 @@ class TextAdapter(nn.Module):
 # Blocks
 # ----------------------------------------------------------------------------------------------------
 
+def conv_time_major(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """conv(x) for x (B, C_in, T) float, returned (B, C_out, T_out) in the storage order of x: time-major when x is
+    (a transpose of a contiguous (B, T, C) tensor), channel-major when x is contiguous.
+
+    torch's conv1d returns channel-major storage for any input; a 2D convolution of the (B, C, 1, T) view with the
+    module's weight viewed (C_out, C_in, 1, k) is the same arithmetic and keeps a time-major input time-major
+    (channels_last, oneDNN's and cuDNN's native layout). Stride, padding, dilation and groups are the module's;
+    raises ValueError for a padding mode other than zeros."""
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"unet.conv_time_major: padding_mode {conv.padding_mode!r}, only 'zeros' is supported")
+    weight, x4 = conv.weight.unsqueeze(2), x.unsqueeze(2)                            # (.., 1, k), (B, C, 1, T)
+    stride, padding, dilation = (1, conv.stride[0]), (0, conv.padding[0]), (1, conv.dilation[0])
+    if isinstance(conv, nn.ConvTranspose1d):
+        y = F.conv_transpose2d(x4, weight, conv.bias, stride, padding, (0, conv.output_padding[0]), conv.groups,
+                               dilation)
+    else:
+        y = F.conv2d(x4, weight, conv.bias, stride, padding, dilation, conv.groups)
+    return y.squeeze(2)                                                              # (B, C_out, T_out)
+
+
 def mish(x: torch.Tensor) -> torch.Tensor:
     """Mish, x * tanh(softplus(x)) (= F.mish). Written out because autograd through these two ops is ~2x faster
     on the CPU than aten's fused mish_backward, which took a quarter of a CPU training step."""
@@ -113,12 +138,12 @@ class Conv1dBlock(nn.Module):
             nn.init.zeros_(self.conv.bias)
 
     def forward(self, x, scale_shift=None):
-        x = self.conv(x)                                                                 # (B, C, T)
+        x = conv_time_major(self.conv, x)                                                # (B, C, T)
         B, C, T = x.shape
         # StableMoFusion quirk, kept on purpose: GroupNorm sees (B*T, C), i.e. it normalises each frame over
         # its channel groups and never mixes statistics across time (a LayerNorm-like norm per group).
-        x = self.norm(x.permute(0, 2, 1).reshape(B * T, C))                              # (B*T, C)
-        x = x.reshape(B, T, C).permute(0, 2, 1)                                          # (B, C, T)
+        x = self.norm(x.transpose(1, 2).reshape(B * T, C))                               # (B*T, C), a view
+        x = x.view(B, T, C).transpose(1, 2)                                              # (B, C, T) time-major
         if scale_shift is not None:
             scale, shift = scale_shift                                                   # (B, C, 1) each
             x = x * (1 + scale) + shift
@@ -153,7 +178,7 @@ class ResidualTemporalBlock(nn.Module):
         else:
             h = self.block1(x) + cond
         h = self.dropout(self.block2(h))
-        return h + self.residual(x)
+        return h + (conv_time_major(self.residual, x) if isinstance(self.residual, nn.Conv1d) else x)
 
 
 class ResidualCrossAttentionLayer(nn.Module):
@@ -354,17 +379,17 @@ class CondUnet1D(nn.Module):
         cond = (cond_idx, ctx, text_mask)
 
         pad = (-T) % self.pad_multiple
-        h = F.pad(x.transpose(1, 2), (0, pad))                                           # (B, D, T_pad), zeros
+        h = F.pad(x, (0, 0, 0, pad)).transpose(1, 2)                                     # (B, D, T_pad), zeros
         skips = []
         for block1, block2, downsample in self.downs:
             h = block2(block1(h, temb, *cond), temb, *cond)                              # (B, C_i, T_i)
             skips.append(h)
-            h = downsample(h)                                                            # (B, C_i, T_i / 2)
+            h = conv_time_major(downsample, h)                                           # (B, C_i, T_i / 2)
         for block in self.mid:
             h = block(h, temb, *cond)
         features = skips + [h]                                                           # 4 down levels + mid
-        for upsample, block1, block2 in self.ups:
-            h = torch.cat([upsample(h), skips.pop()], dim=1)                             # (B, 2 C_i, T_i)
-            h = block2(block1(h, temb, *cond), temb, *cond)
-        out = self.final_conv(h)[:, :, :T].transpose(1, 2)                               # (B, T, D)
+        for upsample, block1, block2 in self.ups:  # channel concat, stored time-major: cat over C of (B, T, C)
+            h = torch.cat([conv_time_major(upsample, h).transpose(1, 2), skips.pop().transpose(1, 2)], dim=2)
+            h = block2(block1(h.transpose(1, 2), temb, *cond), temb, *cond)              # (B, 2 C_i, T_i) in
+        out = conv_time_major(self.final_conv, h)[:, :, :T].transpose(1, 2)              # (B, T, D)
         return (out, features) if return_features else out

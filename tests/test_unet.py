@@ -216,3 +216,46 @@ def test_guidance_combination_runs_in_fp32_under_bf16_autocast():
     assert torch.equal(guided, uncond + 2.5 * (cond - uncond))             # combined from the bf16 outputs, in fp32
     reference = model.forward_with_cfg(x, t, text, mask, guidance=2.5)      # all fp32
     assert (guided - reference).norm() / reference.norm() < 0.1
+
+
+def channel_major(x):
+    return x.contiguous()
+
+
+def time_major(x):
+    return x.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+@pytest.mark.parametrize("conv", [torch.nn.Conv1d(16, 24, 5, padding=2), torch.nn.Conv1d(16, 16, 3, stride=2, padding=1),
+                                  torch.nn.Conv1d(16, 8, 1), torch.nn.ConvTranspose1d(16, 16, 4, stride=2, padding=1)],
+                         ids=["k5", "down", "1x1", "up"])
+@pytest.mark.parametrize("layout", [channel_major, time_major])
+def test_conv_time_major_is_the_module_and_keeps_the_layout(conv, layout):
+    torch.manual_seed(0)
+    x = layout(torch.randn(3, 16, 26))
+    y = unet.conv_time_major(conv, x)
+    assert torch.allclose(y, conv(x.contiguous()), atol=1e-5)
+    assert (y.stride(1) == 1) == (layout is time_major)                   # time-major in, time-major out
+    with pytest.raises(ValueError, match="padding_mode"):
+        unet.conv_time_major(torch.nn.Conv1d(16, 8, 3, padding=1, padding_mode="reflect"), x)
+
+
+def test_activations_stay_time_major_and_the_layout_does_not_change_the_function(monkeypatch):
+    """Every block's output is stored time-major (no copy around the per-frame norm and the attention); computing the
+    same network with torch's conv1d (channel-major outputs, copied back around every norm and attention, as
+    StableMoFusion's code does) gives the same x0 and features up to float rounding."""
+    model = make(seed=4)
+    for p in model.final_conv.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    x, t, text, mask = inputs(T=50)
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o.stride(1) == 1))
+             for m in model.modules() if isinstance(m, unet.CondBlock)]
+    out, feats = model(x, t, text, mask, return_features=True)
+    for h in hooks:
+        h.remove()
+    assert len(seen) == 18 and all(seen)
+    monkeypatch.setattr(unet, "conv_time_major", lambda conv, h: conv(h.contiguous()))   # channel-major everywhere
+    ref, ref_feats = model(x, t, text, mask, return_features=True)
+    assert out.abs().max() > 0.1 and torch.allclose(out, ref, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(feats, ref_feats))
