@@ -226,9 +226,11 @@ def time_major(x):
     return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
-@pytest.mark.parametrize("conv", [torch.nn.Conv1d(16, 24, 5, padding=2), torch.nn.Conv1d(16, 16, 3, stride=2, padding=1),
-                                  torch.nn.Conv1d(16, 8, 1), torch.nn.ConvTranspose1d(16, 16, 4, stride=2, padding=1)],
-                         ids=["k5", "down", "1x1", "up"])
+CONVS = {"k5": torch.nn.Conv1d(16, 24, 5, padding=2), "down": torch.nn.Conv1d(16, 16, 3, stride=2, padding=1),
+         "1x1": torch.nn.Conv1d(16, 8, 1), "up": torch.nn.ConvTranspose1d(16, 16, 4, stride=2, padding=1)}
+
+
+@pytest.mark.parametrize("conv", CONVS.values(), ids=CONVS.keys())
 @pytest.mark.parametrize("layout", [channel_major, time_major])
 def test_conv_time_major_is_the_module_and_keeps_the_layout(conv, layout):
     torch.manual_seed(0)
