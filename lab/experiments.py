@@ -185,13 +185,17 @@ class Job:
 
 
 def ckpt_state(run_dir: Path) -> tuple[int, dict] | None:
-    """(step, config) of <run_dir>/ckpt.pt, or None when there is none."""
-    path = Path(run_dir) / "ckpt.pt"
-    if not path.is_file():
-        return None
+    """(step, config) of <run_dir>/ckpt.pt, or None when there is none. A latent_ar run stopped in its first stage has
+    only ae.pt: (0, its config), so the run is continued with --resume (motion_ae.train_autoencoder resumes an
+    unfinished ae.pt only then; without it the autoencoder would start over)."""
     import torch
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return int(ckpt.get("step", 0)), dict(ckpt.get("config", {}))
+    path, ae = Path(run_dir) / "ckpt.pt", Path(run_dir) / "ae.pt"
+    if path.is_file():
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return int(ckpt.get("step", 0)), dict(ckpt.get("config", {}))
+    if ae.is_file():                                   # generator step 0: stage 2 has not saved yet
+        return 0, dict(torch.load(ae, map_location="cpu", weights_only=True).get("config", {}))
+    return None
 
 
 def mm_flags(mm: str) -> list[str]:
@@ -276,18 +280,22 @@ def plan(cfg: ExperimentsConfig, table: str, done: set, state=ckpt_state) -> lis
 # Running: subprocesses, times, evaluate.py's JSON, the CSV
 # ----------------------------------------------------------------------------------------------------------------
 STEP_LINE = re.compile(r"^(ae |gen )?step\s+(\d+)/\d+ .*\|\s*([\d.]+) ms/step")
+STAGE_RESUMED = re.compile(r"^stage (ae|gen): resumed .* at step (\d+)$")
 
 
 def loop_seconds(log: str, start: int = 0) -> float:
     """Training-loop seconds from train.py's log: sum over its "step N/M | ... | x ms/step" lines of the steps since
     the previous line times x (`start`: the step a resumed run began at). latent_ar's "ae step" and "gen step" lines
-    count as two loops, each from step 0."""
-    total, prev, stage = 0.0, start, None
+    count as two loops, each from step 0 or from the step its "stage ae|gen: resumed ... at step N" line names."""
+    total, prev, stage, resumed = 0.0, start, None, {}
     for line in log.splitlines():
+        r = STAGE_RESUMED.match(line.strip())
+        if r:
+            resumed[r.group(1) + " "] = int(r.group(2))
         m = STEP_LINE.match(line.strip())
         if m:
             if m.group(1) != stage:
-                stage, prev = m.group(1), 0
+                stage, prev = m.group(1), resumed.get(m.group(1), 0)
             step = int(m.group(2))
             total, prev = total + (step - prev) * float(m.group(3)) / 1000, step
     return total

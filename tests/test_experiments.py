@@ -147,6 +147,26 @@ def test_steps_to_reach_interpolates():
     assert ex.loop_seconds(log, start=50) == pytest.approx(50 * 0.02 + 200 * 0.01)
     two_stages = "ae step 100/200 | 10.0 ms/step\nae step 200/200 | 30.0 ms/step\ngen step 100/100 | 50.0 ms/step\n"
     assert ex.loop_seconds(two_stages) == pytest.approx(100 * 0.01 + 100 * 0.03 + 100 * 0.05)   # latent_ar
+    resumed = "stage ae: resumed r/ae.pt at step 150\nae step 200/200 | 30.0 ms/step\ngen step 100/100 | 50.0 ms/step\n"
+    assert ex.loop_seconds(resumed) == pytest.approx(50 * 0.03 + 100 * 0.05)     # the stage counts from its resume
+
+
+def test_a_latent_ar_run_stopped_in_its_autoencoder_stage_is_resumed(tmp_path):
+    """A run killed before stage 2 saved ckpt.pt has only ae.pt: the next session continues it with --resume (the
+    autoencoder would start over without it), and ae.pt of another budget starts a fresh run."""
+    import torch
+    run = tmp_path / "comparison" / "latent_ar_molingo_seed0"
+    run.mkdir(parents=True)
+    torch.save({"kind": "motion_ae", "step": 450, "config": {"ae_steps": 700, "gen_steps": 700, "seed": 0}},
+               run / "ae.pt")
+    assert ex.ckpt_state(run) == (0, {"ae_steps": 700, "gen_steps": 700, "seed": 0})
+    assert ex.ckpt_state(tmp_path) is None
+    c = cfg(table="comparison", steps=700, seeds="0", splits="test", rows="latent_ar (MoLingo)", out=str(tmp_path))
+    (job,) = ex.plan(c, "comparison", set())
+    assert job.resume and job.train_cmd[-1] == "--resume" and flags_of(job.train_cmd)["--ae_steps"] == "700"
+    (job,) = ex.plan(cfg(table="comparison", steps=900, seeds="0", splits="test", rows="latent_ar (MoLingo)",
+                         out=str(tmp_path)), "comparison", set())
+    assert not job.resume and "--resume" not in job.train_cmd
 
 
 FAKE = textwrap.dedent("""
