@@ -19,6 +19,8 @@ Choices made here (documented in the README too):
 
     python -m lab.train_evaluator --dataset=synthetic      # ~20 min on 2 idle cores; then one real-motion check
     python -m lab.train_evaluator --match_epochs=3 --check=false
+The weights depend on torch's CPU thread count (kept in train_config.json as torch_threads): the result rows'
+evaluator (sha256 b4710cfc) is rebuilt with OMP_NUM_THREADS=1 (~44 min); the default 2 threads give another one.
 Test: python -m pytest -q tests/test_evaluate.py -k train_evaluator
 """
 import json
@@ -201,6 +203,7 @@ def train_evaluator(root, info: DatasetInfo, evaluator_dir, cfg: TrainEvaluatorC
         print(msg, flush=True)
     (out / "text_mot_match" / "train_config.json").write_text(json.dumps(
         {**asdict(cfg), "seed": seed, "data_root": str(root), "word_vectors_used": "learned" if learned else "glove",
+         "torch_threads": torch.get_num_threads(),  # the weights (and the sha256) change with the thread count
          "best_val_R3": best[0], "best_val_loss": -best[1], "autoencoder_s": round(t_ae, 1),
          "matching_s": round(time.time() - t_match, 1), "total_s": round(time.time() - t_start, 1)}, indent=2))
     print(f"evaluator written to {out} in {time.time() - t_start:.0f} s (auto-encoder {t_ae:.0f} s)")

@@ -383,6 +383,8 @@ def test_train_evaluator_writes_official_layout_and_reloads(trained):
     assert ev.word_vectorizer.words[:3] == ["sos", "eos", "unk"] and "jump" in ev.word_vectorizer.word2idx
     std = np.load(d / "synthetic" / "meta" / "std.npy")
     assert std[4] == std[5] == std[4 + 3 * 21 - 1]  # std shared within the ric group (HumanML3D recipe)
+    config = json.loads((d / "synthetic" / "text_mot_match" / "train_config.json").read_text())
+    assert config["torch_threads"] == torch.get_num_threads()  # the weights depend on it: kept beside them
 
 
 def test_protocol_with_stand_in_generators(trained, tmp_path):
