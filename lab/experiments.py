@@ -43,6 +43,8 @@ with the tree (checkpoints/, dataset/, cache/), so nothing is downloaded:
 
     OMP_NUM_THREADS=1 python -m lab.experiments --table=comparison --seeds=0,1,2 --steps=4000 --jobs=15 --mm=0 \
         --train_args="--device=cuda" --eval_args="--device=cuda"
+Tried once at --steps=7000 on one H200 with CUDA MPS on (results/gpu_h200.md): no run finished in 9 minutes, the
+table needs about 21 there; each process's step is bound by the host (~96 ms for the U-Net step alone at any size).
 Subprocesses inherit the environment (OMP_NUM_THREADS included). Test: python -m pytest tests/test_experiments.py -q
 """
 import json

@@ -362,7 +362,10 @@ def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
     frames, end exclusive), Mean.npy / Std.npy (263,) over the train split with the group-averaged std (HumanML3D
     cal_mean_variance.ipynb), train/val/test/test_novel/train_val/all.txt, README.txt and meta.json (written last: its
     presence marks completion; it lists the held-out action pairs). test_novel holds the chains with a held-out pair
-    (see the module docstring). Same seed -> byte-identical files. Returns stats (counts, frames, seconds).
+    (see the module docstring). Same seed -> byte-identical files on one machine (any number of
+    workers), not across machines: a GPU machine with numpy 2.5.2 and Python 3.12 built other bytes than
+    the 2-core development machine with numpy 2.4.6 and Python 3.11 (2026-12-04; which files differ is not known).
+    Returns stats (counts, frames, seconds).
     Raises ValueError for num_motions < 4 (one per split).
     """
     if num_motions < 4:
@@ -469,7 +472,7 @@ def ensure_dataset(root, num_motions=1500, seed=0, **kw):
 class BuildConfig:
     root: str = "./dataset/Synthetic"  # output folder (HumanML3D layout)
     num_motions: int = 1500           # base clips; mirrored copies double it
-    seed: int = 0                     # same seed -> byte-identical dataset
+    seed: int = 0                     # same seed -> byte-identical dataset (on one machine)
     workers: int = 2                  # processes
     stats: bool = False               # print the overlap of test and test_novel with train
 

@@ -263,3 +263,15 @@ def test_benchmark_reads_step_time_after_warm_up():
     assert benchmark.step_ms(log) == 450.0                     # the first (warm-up) interval is dropped
     with pytest.raises(ValueError, match="at least two log lines"):
         benchmark.step_ms("step 20/60 | 900.0 ms/step")
+
+
+def test_unet_step_times_each_case_and_names_a_bad_one(tmp_path):
+    from lab import unet_step
+    table = unet_step.main(["--device=cpu", "--cases=cpu:2:fp32,cpu:2:bf16", "--steps=1", "--warmup=0", "--frames=16",
+                            f"--out_dir={tmp_path}"])
+    rows = [line for line in table.splitlines() if line.startswith("| cpu |")]
+    assert [r.split("|")[3].strip() for r in rows] == ["fp32", "bf16"]
+    assert all(float(r.split("|")[6]) > 0 for r in rows) and " 2.3 |" in rows[0]    # ms/step; the CPU preset's 2.3M
+    assert (tmp_path / "unet_step.md").read_text() == table
+    with pytest.raises(SystemExit, match="preset:batch:precision"):
+        unet_step.main(["--device=cpu", "--cases=cpu:2:fp16"])
