@@ -362,9 +362,9 @@ def generate(root, num_motions=1500, seed=0, workers=2, progress=True):
     frames, end exclusive), Mean.npy / Std.npy (263,) over the train split with the group-averaged std (HumanML3D
     cal_mean_variance.ipynb), train/val/test/test_novel/train_val/all.txt, README.txt and meta.json (written last: its
     presence marks completion; it lists the held-out action pairs). test_novel holds the chains with a held-out pair
-    (see the module docstring). Same seed -> byte-identical files on one machine (any number of
-    workers), not across machines: a GPU machine with numpy 2.5.2 and Python 3.12 built other bytes than
-    the 2-core development machine with numpy 2.4.6 and Python 3.11 (2026-12-04; which files differ is not known).
+    (see the module docstring). Same seed -> byte-identical files on one machine (any number of workers), not across
+    machines: a GPU machine with numpy 2.5.2 and Python 3.12 built other bytes than the 2-core development machine
+    with numpy 2.4.6 and Python 3.11 (2026-12-04; which files differ is not known).
     Returns stats (counts, frames, seconds).
     Raises ValueError for num_motions < 4 (one per split).
     """
