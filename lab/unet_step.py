@@ -29,12 +29,12 @@ from unet import PRESETS, CondUnet1D
 @dataclass
 class StepConfig:
     cases: str = "cpu:32:fp32,cpu:32:bf16,cpu:128:fp32,paper:64:fp32,paper:64:bf16"  # preset:batch:precision, ...
-    device: str = "auto"              # auto -> cuda, then cpu
+    device: str = "auto"              # auto -> cuda, then mps, then cpu (runtime.pick_device)
     steps: int = 60                   # timed steps per case
     warmup: int = 15                  # untimed steps first (allocator growth, kernel selection)
     frames: int = 196                 # T (HumanML3D's maximum)
     out_dir: str = "out/unet_step"    # unet_step.md goes here
-    seed: int = 0
+    seed: int = 0                     # torch seed of each case's weights and inputs
 
 
 def parse_case(case: str) -> tuple[str, int, str]:
@@ -49,6 +49,8 @@ def parse_case(case: str) -> tuple[str, int, str]:
 def step_time(preset: str, batch: int, precision: str, cfg: StepConfig, device: torch.device) -> dict:
     """Mean seconds of one training step of CondUnet1D(**PRESETS[preset]) on (batch, cfg.frames, 263) inputs."""
     torch.manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)                                   # each case's own peak
     model = CondUnet1D(input_dim=263, text_dim=384, **PRESETS[preset]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type in ("cpu", "cuda"))
     x0 = torch.randn(batch, cfg.frames, 263, device=device)                          # (B, T, D)
@@ -83,8 +85,7 @@ def main(argv: list[str]) -> str:
         cases = [parse_case(c) for c in cfg.cases.split(",")]
     except ValueError as e:
         raise SystemExit(str(e))
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if cfg.device == "auto" else cfg.device)
+    device = runtime.pick_device(cfg.device)
     lines = [f"U-Net training step alone ({machine()}, device {device}, {torch.get_num_threads()} CPU threads; "
              f"T={cfg.frames}, {cfg.steps} timed steps after {cfg.warmup})", "",
              "| preset | batch | precision | parameters (M) | ms/step | samples/s | peak GiB |", "|---|---|---|---|---|---|---|"]
