@@ -92,7 +92,7 @@ def main(argv: list[str]) -> str:
     for preset, batch, precision in cases:
         r = step_time(preset, batch, precision, cfg, device)
         lines.append(f"| {preset} | {batch} | {precision} | {r['params_m']:.1f} | {r['ms']:.1f} | "
-                     f"{batch * 1000 / r['ms']:.0f} | {r['peak_gib']:.1f} |")
+                     f"{batch * 1000 / r['ms']:.1f} | {r['peak_gib']:.1f} |")
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)

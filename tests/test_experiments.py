@@ -271,7 +271,10 @@ def test_unet_step_times_each_case_and_names_a_bad_one(tmp_path):
                             f"--out_dir={tmp_path}"])
     rows = [line for line in table.splitlines() if line.startswith("| cpu |")]
     assert [r.split("|")[3].strip() for r in rows] == ["fp32", "bf16"]
-    assert all(float(r.split("|")[6]) > 0 for r in rows) and " 2.3 |" in rows[0]    # ms/step; the CPU preset's 2.3M
+    for r in rows:                                  # ms/step > 0 and samples/s = batch / step time, whatever the load
+        ms, per_s = float(r.split("|")[5]), float(r.split("|")[6])
+        assert ms > 0 and per_s == pytest.approx(2000 / ms, abs=0.06)
+    assert " 2.3 |" in rows[0]                      # the CPU preset's 2.3M parameters
     assert (tmp_path / "unet_step.md").read_text() == table
     with pytest.raises(SystemExit, match="preset:batch:precision"):
         unet_step.main(["--device=cpu", "--cases=cpu:2:fp16"])
